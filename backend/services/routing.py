@@ -1,11 +1,338 @@
-"""Routing service: loads the network and stock, asks the routing domain, reserves the winner's units."""
+"""Routing service: builds the routing domain's inputs from the database, asks it, and reserves the winner.
+
+The domain (`backend/routing/`) is pure; this module does all I/O. One order is routed inside the order's own
+transaction: the chosen units are reserved with conditional updates, so a racing order that took them first only
+makes this one route again with that stock gone.
+"""
 from __future__ import annotations
 
-from sqlmodel import Session
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from zoneinfo import ZoneInfo
 
-from backend.models import Order
+import numpy as np
+from sqlalchemy import text
+from sqlmodel import Session, col, select
+
+from backend import events
+from backend.clock import now
+from backend.ids import new_id
+from backend.models import Allocation, Location, Order, OrderLine
+from backend.routing.cost import Network, OrderRequest, Weights, same_day_open_now
+from backend.routing.cost import OrderLine as RLine
+from backend.routing.realtime import Decision, route_order
+from backend.services import order_status, reservations
+from backend.services.reservations import ATP_SQL
+
+log = logging.getLogger("storeline.routing")
+MAX_RACE_RETRIES = 4
+RELEASE_HOLD_MINUTES = {"same_day": 0, "pickup": 0, "next_day": 10, "standard": 60}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The network: locations change rarely, so each process keeps a short-lived copy (the database stays the truth).
+# ---------------------------------------------------------------------------------------------------------------
+@dataclass
+class _NetworkCache:
+    key: tuple
+    network: Network
+    cutoff_min: np.ndarray
+    tz: list[ZoneInfo]
+    loaded: float
+
+
+_cache: dict[str, _NetworkCache] = {}
+_cache_lock = threading.Lock()
+NETWORK_TTL_S = 5.0
+
+
+def _network_key(session: Session) -> tuple:
+    row = session.execute(text("SELECT COUNT(*), MAX(updated_at) FROM location")).first()
+    rel = session.execute(text("SELECT COUNT(*), MAX(updated_at) FROM storereliability")).first()
+    return (tuple(row), tuple(rel))
+
+
+def load_network(session: Session) -> _NetworkCache:
+    url = str(session.get_bind().url)
+    cached = _cache.get(url)
+    if cached and time.monotonic() - cached.loaded < NETWORK_TTL_S:
+        return cached
+    key = _network_key(session)
+    if cached and cached.key == key:
+        cached.loaded = time.monotonic()
+        return cached
+    locs = list(session.exec(select(Location).where(Location.active == True).order_by(Location.code)))  # noqa: E712
+    reliability = _reliability(session)
+    records = [dict(code=x.code, type=x.type, lat=x.lat, lon=x.lon, timezone=x.timezone, ships=x.ships,
+                    pickup=x.pickup, same_day_radius_km=x.same_day_radius_km, same_day_cutoff=x.same_day_cutoff,
+                    daily_capacity=x.daily_capacity, reliability=reliability.get(x.code, 1.0)) for x in locs]
+    network = Network.from_records(records, now_utc=now())
+    cutoff = np.array([int(x.same_day_cutoff[:2]) * 60 + int(x.same_day_cutoff[3:5]) for x in locs], dtype=float)
+    entry = _NetworkCache(key, network, cutoff, [ZoneInfo(x.timezone) for x in locs], time.monotonic())
+    with _cache_lock:
+        _cache[url] = entry
+    return entry
+
+
+def _reliability(session: Session) -> dict[str, float]:
+    try:
+        from backend.services.reliability import reliability_by_location
+    except ImportError:
+        return {}
+    return reliability_by_location(session)
+
+
+def _live_network(session: Session, nc: _NetworkCache, locations: set[str]) -> Network:
+    """The cached network with today's capacity left and same-day cut-offs as of now."""
+    net = nc.network
+    moment = now()
+    offsets = np.array([moment.astimezone(tz).utcoffset().total_seconds() / 60 for tz in nc.tz])
+    used = _orders_today(session, [c for c in locations if c in net.index], moment)
+    cap = net.daily_capacity.copy()
+    for code, n in used.items():
+        cap[net.index[code]] = max(0, cap[net.index[code]] - n)
+    live = net.with_capacity(cap)
+    live.same_day_open = same_day_open_now(nc.cutoff_min, offsets, moment)
+    return live
+
+
+def _orders_today(session: Session, codes: list[str], moment) -> dict[str, int]:  # noqa: ANN001
+    if not codes:
+        return {}
+    since = moment - timedelta(hours=moment.hour, minutes=moment.minute, seconds=moment.second)
+    rows = session.execute(select(Allocation.location, text("COUNT(DISTINCT allocation.order_id)"))
+                           .where(col(Allocation.location).in_(codes), Allocation.created_at >= since,
+                                  col(Allocation.state).not_in(["replaced", "cancelled"]))
+                           .group_by(Allocation.location)).all()
+    return {r[0]: int(r[1]) for r in rows}
+
+
+def current_weights(session: Session) -> Weights:
+    try:
+        from backend.services.routing_settings import current_weights as from_settings
+    except ImportError:
+        return Weights()
+    return from_settings(session)
+
+
+def atp_rows(session: Session, skus: list[str]) -> list[tuple[str, str, int]]:
+    """(sku, location, atp) for active locations holding any of these SKUs."""
+    if not skus:
+        return []
+    params = {f"s{i}": s for i, s in enumerate(skus)}
+    sql = text(f"SELECT i.sku, i.location, {ATP_SQL} AS atp FROM inventory i JOIN location l ON l.code = i.location"
+               f" WHERE l.active AND i.sku IN ({', '.join(':' + k for k in params)})")
+    return [(r[0], r[1], int(r[2])) for r in session.execute(sql, params) if r[2] > 0]
+
+
+def _stock(network: Network, rows: list[tuple[str, str, int]]) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for sku, code, atp in rows:
+        i = network.index.get(code)
+        if i is not None:
+            out.setdefault(sku, np.zeros(len(network), dtype=np.int64))[i] += atp
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Real time
+# ---------------------------------------------------------------------------------------------------------------
+def _request(order: Order, lines: list[OrderLine]) -> OrderRequest:
+    return OrderRequest(
+        id=order.id, delivery_method=order.delivery_method, priority=float(order.priority),
+        lat=order.ship_lat, lon=order.ship_lon, pickup_location=order.pickup_location,
+        lines=[RLine(ln.id, ln.sku, ln.quantity) for ln in lines],
+        excluded={ln.id: set(ln.excluded_locations or []) for ln in lines if ln.excluded_locations},
+    )
+
+
+def _decide_and_reserve(session: Session, order: Order, lines: list[OrderLine], actor: str | None,
+                        decided_by: str) -> Decision:
+    """Route `lines` of `order`, reserving the chosen units. Lines it cannot place are marked backordered."""
+    nc = load_network(session)
+    skus = sorted({ln.sku for ln in lines})
+    rows = atp_rows(session, skus)
+    weights = current_weights(session)
+    by_pk = {ln.id: ln for ln in lines}
+    for _attempt in range(MAX_RACE_RETRIES):
+        network = _live_network(session, nc, {r[1] for r in rows} | ({order.pickup_location} - {None}))
+        stock = _stock(network, rows)
+        t0 = time.perf_counter()
+        decision = route_order(_request(order, lines), network, stock, weights)
+        _observe(time.perf_counter() - t0, decision)
+        taken: list[tuple[str, str, int]] = []
+        lost = None
+        for line_pk, code, qty in decision.assignments:
+            if reservations.reserve(session, code, by_pk[line_pk].sku, qty, ref=order.id, actor=actor):
+                taken.append((line_pk, code, qty))
+            else:
+                lost = (by_pk[line_pk].sku, code)
+                break
+        if lost is None:
+            break
+        # Another order took those units first: give back what this attempt reserved and route again without them.
+        for line_pk, code, qty in taken:
+            reservations.unreserve(session, code, by_pk[line_pk].sku, qty, cause="race", ref=order.id)
+        rows = [r for r in rows if (r[0], r[1]) != lost]
+    else:
+        decision = route_order(_request(order, lines), network, {}, weights)  # everything unfilled
+    _apply(session, order, decision, by_pk, actor, decided_by)
+    return decision
+
+
+def _observe(seconds: float, decision: Decision) -> None:
+    try:
+        from backend import metrics
+    except ImportError:
+        return
+    metrics.ROUTING_LATENCY.observe(seconds)
+    metrics.ROUTING_DECISIONS.labels(outcome="unfilled" if decision.unfilled else "routed").inc()
+
+
+def _apply(session: Session, order: Order, decision: Decision, by_pk: dict[str, OrderLine], actor: str | None,
+           decided_by: str) -> None:
+    created = now()
+    per_line_cost = decision.total_cost / max(1, len(decision.assignments))
+    for line_pk, code, qty in decision.assignments:
+        ln = by_pk[line_pk]
+        session.add(Allocation(id=new_id("alc"), order_id=order.id, line_pk=line_pk, location=code, sku=ln.sku,
+                               quantity=qty, state="reserved", cost=round(per_line_cost, 2), decided_by=decided_by,
+                               created_at=created))
+        ln.status, ln.backorder_reason = "routed", None
+        session.add(ln)
+    for line_pk, reason in decision.unfilled:
+        ln = by_pk[line_pk]
+        ln.status, ln.backorder_reason = "backordered", reason
+        session.add(ln)
+    explanation = _explain(decision, {pk: ln.line_id for pk, ln in by_pk.items()})
+    explanation["decided_by"] = decided_by
+    explanation["at"] = created.isoformat()
+    if decided_by == "realtime" or order.explanation is None:
+        order.explanation = explanation
+    else:
+        order.explanation = {**order.explanation, "latest": explanation}
+    session.add(order)
+    session.flush()
+    events.record(session, "order.routed" if decision.assignments else "order.backordered", "order", order.id,
+                  order_id=order.id, actor=actor,
+                  data={"by": decided_by, "summary": explanation.get("summary"),
+                        "allocations": [{"line_id": by_pk[k].line_id, "location": c, "quantity": q}
+                                        for k, c, q in decision.assignments],
+                        "unfilled": [{"line_id": by_pk[k].line_id, "reason": r} for k, r in decision.unfilled]})
+
+
+def _explain(decision: Decision, line_ids: dict[str, str]) -> dict:
+    try:
+        from backend.routing.explain import explain_decision
+    except ImportError:
+        explain_decision = None
+    if explain_decision is not None:
+        return explain_decision(decision, line_ids)
+    d = decision.to_dict()
+    for a in d["assignments"]:
+        a["line_id"] = line_ids.get(a.pop("line_key"), "?")
+    for u in d["unfilled"]:
+        u["line_id"] = line_ids.get(u.pop("line_key"), "?")
+    d["summary"] = (f"{len(decision.packages)} package(s) from {', '.join(decision.packages) or 'nowhere'}"
+                    f" for ${decision.total_cost:.2f}")
+    return d
 
 
 def route_new_order(session: Session, order: Order, *, actor: str | None, quote_id: str | None = None) -> None:
-    """Route a just-created order in its own transaction (filled in by the routing engine)."""
-    return None
+    """Route a just-created order inside its transaction, then release what is due at once."""
+    lines = list(session.exec(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.line_id)))
+    _decide_and_reserve(session, order, lines, actor, "realtime")
+    session.flush()
+    release_due(session, order_ids=[order.id])
+    order_status.refresh(session, order)
+
+
+def reroute_line(session: Session, line: OrderLine, *, exclude: list[str], actor: str | None) -> Decision:
+    """Route one line again at once (after a rejection), never back to the excluded locations."""
+    line.excluded_locations = sorted(set(line.excluded_locations or []) | set(exclude))
+    session.add(line)
+    order = session.get(Order, line.order_id)
+    assert order is not None
+    remaining = line.quantity - _placed_quantity(session, line)
+    if remaining <= 0:
+        return route_order(_request(order, []), load_network(session).network, {}, current_weights(session))
+    part = OrderLine(id=line.id, order_id=line.order_id, line_id=line.line_id, sku=line.sku, quantity=remaining,
+                     excluded_locations=line.excluded_locations)
+    decision = _decide_and_reserve(session, order, [part], actor, "reroute")
+    line.status, line.backorder_reason = part.status, part.backorder_reason
+    session.add(line)
+    session.flush()
+    release_due(session, order_ids=[order.id])
+    order_status.refresh(session, order)
+    return decision
+
+
+def _placed_quantity(session: Session, line: OrderLine) -> int:
+    """Units of the line still allocated (live) or already fulfilled."""
+    allocs = session.exec(select(Allocation).where(Allocation.line_pk == line.id)).all()
+    return sum(a.quantity - a.rejected for a in allocs
+               if a.state in ("reserved", "released", "picked", "packed", "fulfilled"))
+
+
+def retry_backorders(session: Session, skus: list[str] | None = None, actor: str | None = "system") -> int:
+    """Try again to place backordered lines (of these SKUs), oldest promise first. Does not commit."""
+    q = select(OrderLine).where(OrderLine.status.in_(["backordered", "rejected"]))  # type: ignore[attr-defined]
+    if skus is not None:
+        if not skus:
+            return 0
+        q = q.where(col(OrderLine.sku).in_(skus))
+    placed = 0
+    lines = list(session.exec(q))
+    orders = {o.id: o for o in session.exec(select(Order).where(col(Order.id).in_({ln.order_id for ln in lines})))}
+    lines.sort(key=lambda ln: (-(orders[ln.order_id].priority or 0), orders[ln.order_id].promise_by or now()))
+    for ln in lines:
+        if orders[ln.order_id].status == "cancelled":
+            continue
+        before = ln.status
+        reroute_line(session, ln, exclude=[], actor=actor)
+        placed += before != ln.status and ln.status != "backordered"
+    return placed
+
+
+def retry_all_backorders(session: Session) -> None:
+    """Scheduled job."""
+    retry_backorders(session, None)
+    session.commit()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Release to locations
+# ---------------------------------------------------------------------------------------------------------------
+def release_due(session: Session, order_ids: list[str] | None = None) -> int:
+    """Release reserved allocations whose hold window has passed (same-day and pickup at once). Does not commit."""
+    q = select(Allocation, Order).join(Order, Order.id == Allocation.order_id).where(Allocation.state == "reserved")
+    if order_ids is not None:
+        q = q.where(col(Allocation.order_id).in_(order_ids))
+    moment = now()
+    due: list[Allocation] = []
+    for a, o in session.exec(q):
+        hold = RELEASE_HOLD_MINUTES.get(o.delivery_method, 0)
+        if a.created_at <= moment - timedelta(minutes=hold) or hold == 0:
+            a.state, a.released_at = "released", moment
+            session.add(a)
+            due.append(a)
+    if not due:
+        return 0
+    session.flush()
+    for a in due:
+        events.record(session, "allocation.released", "allocation", a.id, order_id=a.order_id, location=a.location,
+                      data={"sku": a.sku, "quantity": a.quantity})
+    try:
+        from backend.services.fulfilment import on_released
+    except ImportError:
+        on_released = None
+    if on_released is not None:
+        on_released(session, due)
+    for oid in {a.order_id for a in due}:
+        o = session.get(Order, oid)
+        if o is not None:
+            order_status.refresh(session, o)
+    return len(due)
