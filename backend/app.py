@@ -1,17 +1,23 @@
 """The FastAPI application: routes under /api/v1, health, metrics, the store app bundle at /app/."""
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from sqlalchemy import text
 
+from backend import scheduler
 from backend.api import errors
 from backend.api.limits import BodyLimit
-from backend.api.routes import auth, masterdata, orders
+from backend.api.routes import auth, masterdata, orders, tracking
 from backend.config import Settings, get_settings
 from backend.db import get_engine
+from backend.logging import RequestContext, configure_logging
+from backend.metrics import RequestMetrics, metrics_endpoint
 
 API_PREFIX = "/api/v1"
 BULK_PATHS = (f"{API_PREFIX}/inventory/levels", f"{API_PREFIX}/products", f"{API_PREFIX}/locations",
@@ -24,14 +30,24 @@ def _operation_id(route: APIRoute) -> str:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    configure_logging(settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with scheduler.running(settings) as jobs:
+            app.state.scheduler = jobs
+            yield
+
     app = FastAPI(title="Storeline", version="0.1.0", generate_unique_id_function=_operation_id,
-                  description="Order management for retailers who fulfil online orders from stores.")
+                  description="Order management for retailers who fulfil online orders from stores.",
+                  lifespan=lifespan)
     errors.install(app)
     api = APIRouter(prefix=API_PREFIX)
     for module in (auth, masterdata, orders):
         api.include_router(module.router)
     _include_optional(api)
     app.include_router(api)
+    app.include_router(tracking.router)  # the customer's tracking page, /track/{token}
 
     @app.get("/health", tags=["ops"], summary="Liveness: the process answers")
     def health() -> dict:
@@ -46,6 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return JSONResponse({"status": "unavailable", "database": str(e)[:200]}, status_code=503)
         return JSONResponse({"status": "ok", "database": "ok"})
 
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
         return RedirectResponse("/app/" if settings.app_dir.joinpath("index.html").exists() else "/docs")
@@ -55,7 +73,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        bulk_paths=BULK_PATHS)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
-                           allow_headers=["*"])
+                           allow_headers=["*"], expose_headers=["X-Request-ID"])
+    app.add_middleware(RequestMetrics)
+    app.add_middleware(RequestContext)  # outermost of ours: every log line below it carries the request id
     return app
 
 

@@ -23,15 +23,26 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     max_body_bytes: int = 40 * 1024 * 1024
     max_json_body_bytes: int = 2 * 1024 * 1024
-    batch_interval_s: float = 300.0
+    batch_interval_s: float = 60.0
     scheduler: bool = True
     login_attempts_per_minute: int = 10
     count_auto_apply_units: int = 2
     count_auto_apply_ratio: float = 0.2
     log_json: bool = True
+    allow_generated_secret: bool = Field(default=False, description="let PostgreSQL deployments use a key "
+                                         "generated into data_dir (each replica would make its own)")
 
     def db_url(self) -> str:
         return normalise_db_url(self.database_url or f"sqlite:///{self.data_dir / 'storeline.db'}")
+
+    def secret_problem(self) -> str | None:
+        """Why the server must refuse to start (None: it may). With PostgreSQL there are usually several
+        replicas, and a key generated into each one's data dir would make tokens valid on one replica only."""
+        if self.db_url().startswith("postgresql") and not self.secret_key and not self.allow_generated_secret:
+            return ("STORELINE_SECRET_KEY is not set: with PostgreSQL every backend process must share one signing "
+                    "key. Set it (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`), or set "
+                    "STORELINE_ALLOW_GENERATED_SECRET=1 for a single-process trial.")
+        return None
 
     def jwt_secret(self) -> str:
         if self.secret_key:

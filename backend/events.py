@@ -25,4 +25,7 @@ def record(
         location=location, actor=actor, data=data or {},
     )
     session.add(ev)
+    from backend.services import webhooks  # the outbox: a delivery row per interested webhook, same transaction
+
+    webhooks.enqueue(session, ev)
     return ev

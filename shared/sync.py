@@ -27,8 +27,31 @@ class TaskData(BaseModel):
     delivery_method: DeliveryMethod
     promise_by: datetime | None
     assignee: str | None
-    pickup_code_sha256: str | None = None
+    pickup_code_sha256: str | None = Field(default=None, description='sha256 hex of f"{task_id}:{pickup_code}"'
+                                                                      " for a store pickup ready for collection")
+    priority: int = 0
+    location: str | None = None
     lines: list[TaskLine]
+
+
+class ProductData(BaseModel):
+    sku: str
+    name: str
+    barcodes: list[str] = Field(default_factory=list)
+    weight_kg: float | None = None
+
+
+class ReasonCodeData(BaseModel):
+    code: str
+    label: str
+    needs_note: bool = False
+    position: int = 0
+
+
+class UserData(BaseModel):
+    username: str
+    role: str
+    name: str | None = None
 
 
 class Change(BaseModel):

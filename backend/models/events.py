@@ -65,19 +65,41 @@ class JobLock(SQLModel, table=True):
 class Webhook(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=40)
     url: str = Field(max_length=500)
-    secret: str = Field(max_length=120)
+    secret: str = Field(max_length=120)  # kept readable: it signs every delivery (HMAC-SHA256)
     kinds: list[str] = json_col(list)
     active: bool = True
+    description: str | None = Field(default=None, max_length=200)
+    created_by: str | None = Field(default=None, max_length=60)
     created_at: datetime = ts()
 
 
 class WebhookDelivery(SQLModel, table=True):
+    """One event for one webhook (the outbox row, written in the event's transaction). See services/webhooks.py."""
+
     id: int | None = Field(default=None, primary_key=True)
     webhook_id: str = Field(foreign_key="webhook.id", index=True, max_length=40)
     event_id: int = Field(foreign_key="event.id")
-    order_key: str | None = Field(default=None, max_length=40)
-    status: str = Field(default="pending", max_length=12, index=True)
+    kind: str = Field(default="", max_length=40)
+    order_key: str | None = Field(default=None, max_length=40)  # deliveries with one key go out in order
+    status: str = Field(default="pending", max_length=12, index=True)  # pending | delivered | failed | cancelled
     attempts: int = 0
     next_at: datetime = ts()
+    last_status: int | None = None  # the receiver's HTTP status at the last attempt
     last_error: str | None = Field(default=None, max_length=300)
+    created_at: datetime = ts()
     delivered_at: datetime | None = ts(nullable=True)
+
+    __table_args__ = (Index("ix_webhookdelivery_hook_key", "webhook_id", "order_key", "status"),)
+
+
+class WebhookAttempt(SQLModel, table=True):
+    """Every POST made for a delivery, with its outcome: the log an integrator reads."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    delivery_id: int = Field(foreign_key="webhookdelivery.id", index=True)
+    attempt: int
+    at: datetime = ts()
+    status_code: int | None = None
+    ok: bool = False
+    error: str | None = Field(default=None, max_length=300)
+    ms: float | None = None

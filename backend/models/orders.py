@@ -70,5 +70,15 @@ class Allocation(SQLModel, table=True):
     fulfilled_at: datetime | None = ts(nullable=True)
     ended_at: datetime | None = ts(nullable=True)
     end_reason: str | None = Field(default=None, max_length=200)
+    held: bool = False  # a person put the line on hold: routing does not release it (backend/services/overrides.py)
+    node_seq: int | None = None  # non-store locations: their work feed's cursor position (backend/services/nodes.py)
 
-    __table_args__ = (Index("ix_allocation_loc_state", "location", "state"),)
+    __table_args__ = (
+        Index("ix_allocation_loc_state", "location", "state"),
+        # HQ figures select each step's work by when it happened (backend/services/hq.py).
+        Index("ix_allocation_released_at", "released_at"),
+        Index("ix_allocation_picked_at", "picked_at"),
+        Index("ix_allocation_packed_at", "packed_at"),
+        Index("ix_allocation_fulfilled_at", "fulfilled_at"),
+        Index("ix_allocation_loc_node_seq", "location", "node_seq"),
+    )

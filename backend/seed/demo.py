@@ -155,7 +155,7 @@ def seed_demo(stores: int = 50, skus: int = 2000, seed: int = 42, verbose: bool 
             "locations": masterdata.upsert_locations(s, locations, actor),
             "products": masterdata.upsert_products(s, products, actor),
             "users": masterdata.upsert_users(s, users, actor),
-            "stock": feeds.apply_levels(s, "snapshot", stock, actor),
+            "stock": feeds.apply_levels(s, "snapshot", stock, actor.username),
         }
     for name, r in results.items():
         bad = r.rejected

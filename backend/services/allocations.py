@@ -29,6 +29,8 @@ def end(session: Session, a: Allocation, state: str, *, reason: str, actor: str 
     a.state = state
     a.ended_at = now()
     a.end_reason = reason
+    if a.node_seq is not None:  # a node's work feed shows that it ended (backend/services/nodes.py)
+        a.node_seq = storeversion.bump(session, a.location)
     session.add(a)
     events.record(session, f"allocation.{state}", "allocation", a.id, order_id=a.order_id, location=a.location,
                   actor=actor, data={"sku": a.sku, "quantity": a.quantity, "reason": reason})

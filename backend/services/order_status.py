@@ -58,4 +58,9 @@ def refresh(session: Session, order: Order) -> str:
         if status in ("shipped", "collected", "cancelled"):
             order.closed_at = now()
         session.add(order)
+        if status in ("shipped", "collected"):  # integrators' webhooks listen for these (services/webhooks.py)
+            from backend import events
+
+            events.record(session, f"order.{status}", "order", order.id, order_id=order.id,
+                          data={"external_id": order.external_id, "channel": order.channel})
     return status

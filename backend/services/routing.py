@@ -23,13 +23,17 @@ from backend.ids import new_id
 from backend.models import Allocation, Location, Order, OrderLine
 from backend.routing.cost import Network, OrderRequest, Weights, same_day_open_now
 from backend.routing.cost import OrderLine as RLine
+from backend.routing.explain import explain_decision
 from backend.routing.realtime import Decision, route_order
 from backend.services import order_status, reservations
 from backend.services.reservations import ATP_SQL
 
 log = logging.getLogger("storeline.routing")
 MAX_RACE_RETRIES = 4
-RELEASE_HOLD_MINUTES = {"same_day": 0, "pickup": 0, "next_day": 10, "standard": 60}
+# How long a routed allocation stays re-plannable before it goes to the location's queue. Urgent orders go at the
+# next batch run (which runs every minute by default) or after this many minutes, whichever comes first.
+RELEASE_HOLD_MINUTES = {"same_day": 2, "pickup": 2, "next_day": 30, "standard": 60}
+URGENT_METHODS = ("same_day", "pickup")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -140,46 +144,46 @@ def _stock(network: Network, rows: list[tuple[str, str, int]]) -> dict[str, np.n
 # ---------------------------------------------------------------------------------------------------------------
 # Real time
 # ---------------------------------------------------------------------------------------------------------------
-def _request(order: Order, lines: list[OrderLine]) -> OrderRequest:
+def _request(order: Order, lines: list[OrderLine], qty: dict[str, int] | None = None) -> OrderRequest:
     return OrderRequest(
         id=order.id, delivery_method=order.delivery_method, priority=float(order.priority),
         lat=order.ship_lat, lon=order.ship_lon, pickup_location=order.pickup_location,
-        lines=[RLine(ln.id, ln.sku, ln.quantity) for ln in lines],
-        excluded={ln.id: set(ln.excluded_locations or []) for ln in lines if ln.excluded_locations},
+        lines=[RLine(ln.line_id, ln.sku, (qty or {}).get(ln.line_id, ln.quantity)) for ln in lines],
+        excluded={ln.line_id: set(ln.excluded_locations or []) for ln in lines if ln.excluded_locations},
     )
 
 
 def _decide_and_reserve(session: Session, order: Order, lines: list[OrderLine], actor: str | None,
-                        decided_by: str) -> Decision:
+                        decided_by: str, qty: dict[str, int] | None = None) -> Decision:
     """Route `lines` of `order`, reserving the chosen units. Lines it cannot place are marked backordered."""
     nc = load_network(session)
     skus = sorted({ln.sku for ln in lines})
     rows = atp_rows(session, skus)
     weights = current_weights(session)
-    by_pk = {ln.id: ln for ln in lines}
+    by_key = {ln.line_id: ln for ln in lines}
     for _attempt in range(MAX_RACE_RETRIES):
         network = _live_network(session, nc, {r[1] for r in rows} | ({order.pickup_location} - {None}))
         stock = _stock(network, rows)
         t0 = time.perf_counter()
-        decision = route_order(_request(order, lines), network, stock, weights)
+        decision = route_order(_request(order, lines, qty), network, stock, weights)
         _observe(time.perf_counter() - t0, decision)
         taken: list[tuple[str, str, int]] = []
         lost = None
-        for line_pk, code, qty in decision.assignments:
-            if reservations.reserve(session, code, by_pk[line_pk].sku, qty, ref=order.id, actor=actor):
-                taken.append((line_pk, code, qty))
+        for line_key, code, qty in decision.assignments:
+            if reservations.reserve(session, code, by_key[line_key].sku, qty, ref=order.id, actor=actor):
+                taken.append((line_key, code, qty))
             else:
-                lost = (by_pk[line_pk].sku, code)
+                lost = (by_key[line_key].sku, code)
                 break
         if lost is None:
             break
         # Another order took those units first: give back what this attempt reserved and route again without them.
-        for line_pk, code, qty in taken:
-            reservations.unreserve(session, code, by_pk[line_pk].sku, qty, cause="race", ref=order.id)
+        for line_key, code, qty in taken:
+            reservations.unreserve(session, code, by_key[line_key].sku, qty, cause="race", ref=order.id)
         rows = [r for r in rows if (r[0], r[1]) != lost]
     else:
-        decision = route_order(_request(order, lines), network, {}, weights)  # everything unfilled
-    _apply(session, order, decision, by_pk, actor, decided_by)
+        decision = route_order(_request(order, lines, qty), network, {}, weights)  # everything unfilled
+    _apply(session, order, decision, by_key, actor, decided_by)
     return decision
 
 
@@ -192,22 +196,22 @@ def _observe(seconds: float, decision: Decision) -> None:
     metrics.ROUTING_DECISIONS.labels(outcome="unfilled" if decision.unfilled else "routed").inc()
 
 
-def _apply(session: Session, order: Order, decision: Decision, by_pk: dict[str, OrderLine], actor: str | None,
+def _apply(session: Session, order: Order, decision: Decision, by_key: dict[str, OrderLine], actor: str | None,
            decided_by: str) -> None:
     created = now()
     per_line_cost = decision.total_cost / max(1, len(decision.assignments))
-    for line_pk, code, qty in decision.assignments:
-        ln = by_pk[line_pk]
-        session.add(Allocation(id=new_id("alc"), order_id=order.id, line_pk=line_pk, location=code, sku=ln.sku,
+    for line_key, code, qty in decision.assignments:
+        ln = by_key[line_key]
+        session.add(Allocation(id=new_id("alc"), order_id=order.id, line_pk=ln.id, location=code, sku=ln.sku,
                                quantity=qty, state="reserved", cost=round(per_line_cost, 2), decided_by=decided_by,
                                created_at=created))
         ln.status, ln.backorder_reason = "routed", None
         session.add(ln)
-    for line_pk, reason in decision.unfilled:
-        ln = by_pk[line_pk]
+    for line_key, reason in decision.unfilled:
+        ln = by_key[line_key]
         ln.status, ln.backorder_reason = "backordered", reason
         session.add(ln)
-    explanation = _explain(decision, {pk: ln.line_id for pk, ln in by_pk.items()})
+    explanation = explain_decision(decision)
     explanation["decided_by"] = decided_by
     explanation["at"] = created.isoformat()
     if decided_by == "realtime" or order.explanation is None:
@@ -219,32 +223,23 @@ def _apply(session: Session, order: Order, decision: Decision, by_pk: dict[str, 
     events.record(session, "order.routed" if decision.assignments else "order.backordered", "order", order.id,
                   order_id=order.id, actor=actor,
                   data={"by": decided_by, "summary": explanation.get("summary"),
-                        "allocations": [{"line_id": by_pk[k].line_id, "location": c, "quantity": q}
+                        "allocations": [{"line_id": k, "location": c, "quantity": q}
                                         for k, c, q in decision.assignments],
-                        "unfilled": [{"line_id": by_pk[k].line_id, "reason": r} for k, r in decision.unfilled]})
-
-
-def _explain(decision: Decision, line_ids: dict[str, str]) -> dict:
-    try:
-        from backend.routing.explain import explain_decision
-    except ImportError:
-        explain_decision = None
-    if explain_decision is not None:
-        return explain_decision(decision, line_ids)
-    d = decision.to_dict()
-    for a in d["assignments"]:
-        a["line_id"] = line_ids.get(a.pop("line_key"), "?")
-    for u in d["unfilled"]:
-        u["line_id"] = line_ids.get(u.pop("line_key"), "?")
-    d["summary"] = (f"{len(decision.packages)} package(s) from {', '.join(decision.packages) or 'nowhere'}"
-                    f" for ${decision.total_cost:.2f}")
-    return d
+                        "unfilled": [{"line_id": k, "reason": r} for k, r in decision.unfilled]})
 
 
 def route_new_order(session: Session, order: Order, *, actor: str | None, quote_id: str | None = None) -> None:
     """Route a just-created order inside its transaction, then release what is due at once."""
     lines = list(session.exec(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.line_id)))
-    _decide_and_reserve(session, order, lines, actor, "realtime")
+    quoted = None
+    if quote_id:  # a live delivery quote: its plan, units already held or reserved now (backend/services/promise.py)
+        from backend.services.promise import take_quote
+
+        quoted = take_quote(session, quote_id, order)
+    if quoted is not None:
+        _apply(session, order, quoted, {ln.line_id: ln for ln in lines}, actor, "quote")
+    else:
+        _decide_and_reserve(session, order, lines, actor, "realtime")
     session.flush()
     release_due(session, order_ids=[order.id])
     order_status.refresh(session, order)
@@ -259,11 +254,7 @@ def reroute_line(session: Session, line: OrderLine, *, exclude: list[str], actor
     remaining = line.quantity - _placed_quantity(session, line)
     if remaining <= 0:
         return route_order(_request(order, []), load_network(session).network, {}, current_weights(session))
-    part = OrderLine(id=line.id, order_id=line.order_id, line_id=line.line_id, sku=line.sku, quantity=remaining,
-                     excluded_locations=line.excluded_locations)
-    decision = _decide_and_reserve(session, order, [part], actor, "reroute")
-    line.status, line.backorder_reason = part.status, part.backorder_reason
-    session.add(line)
+    decision = _decide_and_reserve(session, order, [line], actor, "reroute", qty={line.line_id: remaining})
     session.flush()
     release_due(session, order_ids=[order.id])
     order_status.refresh(session, order)
@@ -278,7 +269,8 @@ def _placed_quantity(session: Session, line: OrderLine) -> int:
 
 
 def retry_backorders(session: Session, skus: list[str] | None = None, actor: str | None = "system") -> int:
-    """Try again to place backordered lines (of these SKUs), oldest promise first. Does not commit."""
+    """Try again to place backordered lines (of these SKUs), in the order of the allocation policy in force
+    (backend/services/allocation_policy.py). Does not commit."""
     q = select(OrderLine).where(OrderLine.status.in_(["backordered", "rejected"]))  # type: ignore[attr-defined]
     if skus is not None:
         if not skus:
@@ -287,13 +279,11 @@ def retry_backorders(session: Session, skus: list[str] | None = None, actor: str
     placed = 0
     lines = list(session.exec(q))
     orders = {o.id: o for o in session.exec(select(Order).where(col(Order.id).in_({ln.order_id for ln in lines})))}
-    lines.sort(key=lambda ln: (-(orders[ln.order_id].priority or 0), orders[ln.order_id].promise_by or now()))
-    for ln in lines:
-        if orders[ln.order_id].status == "cancelled":
-            continue
-        before = ln.status
-        reroute_line(session, ln, exclude=[], actor=actor)
-        placed += before != ln.status and ln.status != "backordered"
+    from backend.services.allocation_policy import order_waiting_lines, place
+
+    waiting = [ln for ln in lines if orders[ln.order_id].status != "cancelled"]
+    for rank, (ln, rule) in enumerate(order_waiting_lines(session, waiting), start=1):
+        placed += place(session, ln, rule, rank, actor)
     return placed
 
 
@@ -306,16 +296,18 @@ def retry_all_backorders(session: Session) -> None:
 # ---------------------------------------------------------------------------------------------------------------
 # Release to locations
 # ---------------------------------------------------------------------------------------------------------------
-def release_due(session: Session, order_ids: list[str] | None = None) -> int:
-    """Release reserved allocations whose hold window has passed (same-day and pickup at once). Does not commit."""
-    q = select(Allocation, Order).join(Order, Order.id == Allocation.order_id).where(Allocation.state == "reserved")
+def release_due(session: Session, order_ids: list[str] | None = None, urgent_now: bool = False) -> int:
+    """Release reserved allocations whose hold window has passed (with `urgent_now`, every same-day and pickup
+    allocation: the batch has just had its chance to re-plan them). Does not commit."""
+    q = select(Allocation, Order).join(Order, Order.id == Allocation.order_id).where(
+        Allocation.state == "reserved", Allocation.held == False)  # noqa: E712  (held: a person's override)
     if order_ids is not None:
         q = q.where(col(Allocation.order_id).in_(order_ids))
     moment = now()
     due: list[Allocation] = []
     for a, o in session.exec(q):
         hold = RELEASE_HOLD_MINUTES.get(o.delivery_method, 0)
-        if a.created_at <= moment - timedelta(minutes=hold) or hold == 0:
+        if a.created_at <= moment - timedelta(minutes=hold) or (urgent_now and o.delivery_method in URGENT_METHODS):
             a.state, a.released_at = "released", moment
             session.add(a)
             due.append(a)
@@ -331,8 +323,18 @@ def release_due(session: Session, order_ids: list[str] | None = None) -> int:
         on_released = None
     if on_released is not None:
         on_released(session, due)
+    from backend.services import nodes
+
+    nodes.on_released(session, due)  # warehouses, 3PLs, suppliers: their work feed
     for oid in {a.order_id for a in due}:
         o = session.get(Order, oid)
         if o is not None:
             order_status.refresh(session, o)
     return len(due)
+
+
+def run_scheduled_batch(session: Session) -> None:
+    """Scheduled job (see backend/scheduler.py): batch optimisation, then releases."""
+    from backend.services.batch import run_scheduled_batch as run
+
+    run(session)

@@ -1,0 +1,49 @@
+"""The exceptions queue: list, acknowledge, resolve. HQ sees all; a manager their store's."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from backend.api.csv_export import Format, FormatQuery, csv_response
+from backend.api.deps import SessionDep, require
+from backend.principal import Principal
+from backend.services import exceptions
+from shared.enums import Role
+from shared.errors import Problem
+from shared.hq import ExceptionKind, ExceptionList, ExceptionOut
+
+router = APIRouter(tags=["exceptions"])
+Reader = Annotated[Principal, require(Role.hq, Role.manager)]
+
+
+@router.get("/exceptions", response_model=ExceptionList,
+            responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with ?format=csv"}})
+def list_exceptions(
+    session: SessionDep, p: Reader,
+    status: Annotated[str | None, Query(pattern="^(open|acknowledged|resolved|active|all)$",
+                                        description="default: open and acknowledged")] = None,
+    kind: ExceptionKind | None = None,
+    location: str | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+    format: Format = FormatQuery,
+) -> ExceptionList | Response:
+    out = exceptions.list_exceptions(session, p, status, kind, location or None, offset, limit)
+    if format == "csv":
+        return csv_response(out.items, "exceptions.csv")
+    return out
+
+
+@router.post("/exceptions/{exc_id}/acknowledge", response_model=ExceptionOut,
+             responses={404: {"model": Problem}, 409: {"model": Problem}})
+def acknowledge(exc_id: str, session: SessionDep, p: Reader) -> ExceptionOut:
+    """Someone is on it: it stays in the queue, marked acknowledged."""
+    return exceptions.acknowledge(session, exc_id, p)
+
+
+@router.post("/exceptions/{exc_id}/resolve", response_model=ExceptionOut, responses={404: {"model": Problem}})
+def resolve(exc_id: str, session: SessionDep, p: Reader) -> ExceptionOut:
+    """Handled: it leaves the queue (the scan reopens it only if its cause goes away and comes back)."""
+    return exceptions.resolve(session, exc_id, p)

@@ -1,0 +1,413 @@
+"""The store's actions on a task (claim, assign, pick, reject, pack, handover, count), each checked against the
+task's state and the actor's store and role.
+
+`apply` does one action's work inside the caller's transaction (no commit) or raises `ActionRejected` with one of
+the codes the tablet shows; the caller rolls back on a rejection, so a refused action leaves nothing behind.
+"""
+from __future__ import annotations
+
+import importlib
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from backend import events
+from backend.clock import now
+from backend.errors import DomainError
+from backend.ids import new_id
+from backend.models import Allocation, Barcode, Location, Order, OrderLine, Package, Rejection, Task, User
+from backend.principal import Principal
+from backend.services import allocations as alloc_svc
+from backend.services import fulfilment, reservations, storeversion
+from backend.services.tasks import LIVE, all_picked, is_pickup_task, new_pickup_code, remaining, step_after_pick
+from shared.enums import ActionType, AllocationState, OrderStatus, RejectReason, Role, TaskStep
+from shared.sync import Action
+
+
+class ActionRejected(Exception):
+    """A permanent refusal: the tablet shows `code`; the action is recorded as rejected and never re-run."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Unavailable(Exception):
+    """A temporary refusal (a service this action needs is not there yet): not recorded, the tablet retries."""
+
+
+@dataclass
+class Ctx:
+    task: Task
+    order: Order
+    location: Location
+    allocs: list[Allocation]
+    pickup: bool
+
+    def live(self) -> list[Allocation]:
+        return [a for a in self.allocs if a.state in LIVE]
+
+
+def hook(module: str, name: str) -> Callable[..., Any] | None:
+    """Another part's function, or None while that part is not there yet."""
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name != module:
+            raise
+        return None
+    return getattr(mod, name, None)
+
+
+def apply(session: Session, p: Principal, a: Action) -> str:
+    """Apply one action; returns a short sentence of what happened. Raises ActionRejected or Unavailable."""
+    if p.role not in (Role.associate, Role.manager) or not p.store:
+        raise ActionRejected("forbidden", "only a store's associates and managers act on its tablets")
+    if a.type == ActionType.count:
+        return _count(session, p, a)
+    ctx = _load(session, p, a)
+    msg = _HANDLERS[a.type](session, p, a, ctx)
+    _stamp(session, ctx.task)
+    return msg
+
+
+def set_priority(session: Session, p: Principal, task: Task, priority: int) -> None:
+    """A manager (or HQ) moves a task up or down the store's queue. No commit."""
+    storeversion.bump(session, task.location)
+    old = task.priority
+    task.priority = priority
+    events.record(session, "task.prioritised", "task", task.id, order_id=task.order_id, location=task.location,
+                  actor=p.username, data={"from": old, "to": priority})
+    _stamp(session, task)
+
+
+# ------------------------------------------------------------------------------------------------ loading
+def _load(session: Session, p: Principal, a: Action) -> Ctx:
+    if not a.task_id:
+        raise ActionRejected("invalid_action", f"a {a.type.value} action needs task_id")
+    # Taken first, held to commit: this store's tablet actions run one at a time, each on fresh rows.
+    storeversion.bump(session, p.store or "")
+    task = session.get(Task, a.task_id, populate_existing=True)
+    if task is None:
+        raise ActionRejected("unknown_task", f"task {a.task_id} does not exist")
+    if task.location != p.store:
+        raise ActionRejected("wrong_location", f"task {a.task_id} belongs to store {task.location}, not {p.store}")
+    order = session.get(Order, task.order_id, populate_existing=True)
+    assert order is not None
+    if order.status == OrderStatus.cancelled.value or task.outcome == "cancelled":
+        raise ActionRejected("order_cancelled", f"order {order.external_id} was cancelled")
+    if task.deleted:
+        raise ActionRejected("rerouted", f"order {order.external_id} is no longer in this store's queue")
+    allocs = list(session.exec(select(Allocation).where(Allocation.task_id == task.id)
+                               .order_by(Allocation.created_at, Allocation.id)
+                               .execution_options(populate_existing=True)))
+    loc = session.get(Location, task.location)
+    assert loc is not None
+    return Ctx(task=task, order=order, location=loc, allocs=allocs,
+               pickup=is_pickup_task(order.delivery_method, order.pickup_location, task.location))
+
+
+def _stamp(session: Session, task: Task) -> None:
+    task.version = storeversion.bump(session, task.location)
+    task.updated_at = now()
+    session.add(task)
+
+
+def _step(ctx: Ctx, *steps: TaskStep) -> None:
+    if ctx.task.step not in {s.value for s in steps}:
+        want = " or ".join(s.value for s in steps)
+        raise ActionRejected("wrong_state", f"order {ctx.order.external_id} is at {ctx.task.step}, not {want}")
+
+
+def _claim_for(session: Session, p: Principal, ctx: Ctx) -> None:
+    """Pick, reject and pack claim an unclaimed task; one claimed by someone else is theirs."""
+    t = ctx.task
+    if t.assignee is None:
+        t.assignee = p.username
+        events.record(session, "task.claimed", "task", t.id, order_id=t.order_id, location=t.location,
+                      actor=p.username, data={"assignee": p.username, "auto": True})
+    elif t.assignee != p.username:
+        raise ActionRejected("claimed_by_other", f"{t.assignee} is working on order {ctx.order.external_id}")
+
+
+def _line(session: Session, ctx: Ctx, line_id: str | None) -> tuple[OrderLine, list[Allocation]]:
+    """The order line and its live allocations in this task; `rerouted` when the line has left this store."""
+    if not line_id:
+        raise ActionRejected("invalid_action", "this action needs line_id")
+    line = session.exec(select(OrderLine).where(OrderLine.order_id == ctx.order.id, OrderLine.line_id == line_id)
+                        .execution_options(populate_existing=True)).first()
+    if line is None:
+        raise ActionRejected("unknown_line", f"order {ctx.order.external_id} has no line {line_id}")
+    mine = [a for a in ctx.allocs if a.line_pk == line.id]
+    if not any(a.state in LIVE or a.state == AllocationState.fulfilled.value for a in mine):
+        raise ActionRejected("rerouted", f"line {line_id} of order {ctx.order.external_id} is no longer at this store")
+    return line, [a for a in mine if a.state in LIVE]
+
+
+def _after_pick(session: Session, p: Principal, ctx: Ctx) -> None:
+    """All units picked or given back: on to packing, or straight to the counter for a store pickup."""
+    t = ctx.task
+    if t.deleted or t.step != TaskStep.pick.value or not all_picked(ctx.allocs):
+        return
+    t.step = step_after_pick(ctx.pickup)
+    t.picked_at = now()
+    if ctx.pickup:
+        if not t.pickup_code:
+            t.pickup_code = new_pickup_code()
+        events.record(session, "pickup.ready", "task", t.id, order_id=t.order_id, location=t.location,
+                      actor=p.username, data={"order_number": ctx.order.external_id, "pickup_code": t.pickup_code,
+                                              "store": t.location})
+
+
+# ----------------------------------------------------------------------------------------------- handlers
+def _claim(session: Session, p: Principal, a: Action, ctx: Ctx) -> str:
+    _step(ctx, TaskStep.pick, TaskStep.pack, TaskStep.handover)
+    t = ctx.task
+    if t.assignee == p.username:
+        return "already yours"
+    if t.assignee is not None and p.role != Role.manager:
+        raise ActionRejected("claimed_by_other", f"{t.assignee} is working on order {ctx.order.external_id}")
+    events.record(session, "task.claimed", "task", t.id, order_id=t.order_id, location=t.location,
+                  actor=p.username, data={"assignee": p.username, "from": t.assignee})
+    t.assignee = p.username
+    return "claimed"
+
+
+def _assign(session: Session, p: Principal, a: Action, ctx: Ctx) -> str:
+    if p.role != Role.manager:
+        raise ActionRejected("forbidden", "only a store manager may assign tasks")
+    _step(ctx, TaskStep.pick, TaskStep.pack, TaskStep.handover)
+    if a.assignee:
+        u = session.get(User, a.assignee)
+        if u is None or not u.active or u.store != p.store or u.role not in (Role.associate, Role.manager):
+            raise ActionRejected("unknown_user", f"{a.assignee} is not on {p.store}'s staff")
+    t = ctx.task
+    events.record(session, "task.assigned", "task", t.id, order_id=t.order_id, location=t.location,
+                  actor=p.username, data={"assignee": a.assignee, "from": t.assignee})
+    t.assignee = a.assignee or None
+    return f"assigned to {a.assignee}" if a.assignee else "unassigned"
+
+
+def _pick(session: Session, p: Principal, a: Action, ctx: Ctx) -> str:
+    line, live = _line(session, ctx, a.line_id)
+    _step(ctx, TaskStep.pick)
+    _claim_for(session, p, ctx)
+    qty = 1 if a.quantity is None else a.quantity
+    if qty < 1:
+        raise ActionRejected("invalid_action", "quantity must be at least 1")
+    if a.barcode:
+        bc = session.get(Barcode, a.barcode.strip())
+        if bc is None or bc.sku != line.sku:
+            raise ActionRejected("wrong_barcode", f"barcode {a.barcode} is not {line.sku}")
+    left = sum(remaining(x) for x in live)
+    if qty > left:
+        raise ActionRejected("over_quantity", f"line {line.line_id} has {left} left to pick, not {qty}")
+    at = now()
+    todo = qty
+    for x in live:
+        take = min(remaining(x), todo)
+        if take <= 0:
+            continue
+        x.picked += take
+        todo -= take
+        if x.picked >= x.quantity:
+            x.state = AllocationState.picked.value
+            x.picked_at = at
+        session.add(x)
+    events.record(session, "line.picked", "order_line", line.id, order_id=ctx.order.id, location=ctx.task.location,
+                  actor=p.username, data={"line_id": line.line_id, "sku": line.sku, "quantity": qty,
+                                          "barcode": a.barcode, "device_at": _iso(a)})
+    _after_pick(session, p, ctx)
+    fulfilment.refresh_order(session, ctx.order.id)
+    return f"picked {qty} × {line.sku}"
+
+
+def _reject(session: Session, p: Principal, a: Action, ctx: Ctx) -> str:
+    line, live = _line(session, ctx, a.line_id)
+    _step(ctx, TaskStep.pick)
+    if a.reason is None:
+        raise ActionRejected("invalid_action", "a rejection needs a reason")
+    note = (a.note or "").strip() or None
+    if a.reason == RejectReason.other and not note:
+        raise ActionRejected("note_required", "reason 'other' needs a note")
+    _claim_for(session, p, ctx)
+    left = sum(remaining(x) for x in live)
+    qty = left if a.quantity is None else a.quantity
+    if qty < 1 or qty > left:
+        raise ActionRejected("over_quantity", f"line {line.line_id} has {left} unpicked units, cannot reject {qty}")
+    loc, reason = ctx.task.location, a.reason.value
+    why = f"rejected at {loc}: {reason}" + (f" ({note})" if note else "")
+    todo = qty
+    for x in live:
+        take = min(remaining(x), todo)
+        if take <= 0:
+            continue
+        todo -= take
+        if take == x.quantity:  # the whole allocation goes back
+            alloc_svc.end(session, x, AllocationState.rejected.value, reason=why, actor=p.username)
+            x.rejected = take
+            session.add(x)
+            ended = x
+        else:  # split: the rejected units end, the rest stays in the task
+            ended = _split_rejected(session, p, x, take, why)
+        session.add(Rejection(id=new_id("rej"), allocation_id=ended.id, order_id=ctx.order.id, line_id=line.line_id,
+                              location=loc, sku=line.sku, quantity=take, reason=reason, note=note,
+                              actor=p.username))
+    if loc not in (line.excluded_locations or []):
+        line.excluded_locations = [*(line.excluded_locations or []), loc]
+        session.add(line)
+    events.record(session, "line.rejected", "order_line", line.id, order_id=ctx.order.id, location=loc,
+                  actor=p.username, data={"line_id": line.line_id, "sku": line.sku, "quantity": qty, "reason": reason,
+                                          "note": note, "device_at": _iso(a)})
+    session.flush()
+    apply_rejection = hook("backend.services.inventory", "apply_rejection")
+    if apply_rejection is not None:
+        apply_rejection(session, loc, line.sku, qty, reason, p.username, ctx.order.id)
+    fulfilment.refresh_order(session, ctx.order.id)
+    reroute = hook("backend.services.routing", "reroute_line")
+    if reroute is not None:
+        reroute(session, line, exclude=[loc], actor=p.username)
+        session.flush()
+    ctx.allocs = list(session.exec(select(Allocation).where(Allocation.task_id == ctx.task.id)))
+    _after_pick(session, p, ctx)
+    fulfilment.refresh_order(session, ctx.order.id)
+    return f"rejected {qty} × {line.sku} ({reason})"
+
+
+def _split_rejected(session: Session, p: Principal, x: Allocation, take: int, why: str) -> Allocation:
+    at = now()
+    reservations.unreserve(session, x.location, x.sku, take, cause="rejected", ref=x.order_id, actor=p.username)
+    part = Allocation(id=new_id("alc"), order_id=x.order_id, line_pk=x.line_pk, location=x.location, sku=x.sku,
+                      quantity=take, state=AllocationState.rejected.value, task_id=x.task_id, rejected=take,
+                      cost=x.cost, decided_by=x.decided_by, created_at=x.created_at, released_at=x.released_at,
+                      ended_at=at, end_reason=why)
+    x.quantity -= take
+    if x.picked >= x.quantity:
+        x.state = AllocationState.picked.value
+        x.picked_at = x.picked_at or at
+    session.add_all([x, part])
+    session.flush()  # the new row exists before the Rejection points at it
+    events.record(session, "allocation.rejected", "allocation", part.id, order_id=x.order_id, location=x.location,
+                  actor=p.username, data={"sku": x.sku, "quantity": take, "reason": why, "split_from": x.id})
+    return part
+
+
+def _pack(session: Session, p: Principal, a: Action, ctx: Ctx) -> str:
+    _step(ctx, TaskStep.pack)
+    _claim_for(session, p, ctx)
+    n = a.packages or 1
+    live = ctx.live()
+    lines = {ln.id: ln for ln in session.exec(select(OrderLine).where(
+        col(OrderLine.id).in_([x.line_pk for x in live])))}
+    content = [{"line_id": lines[x.line_pk].line_id, "sku": x.sku, "quantity": x.quantity} for x in live]
+    weight = round(a.weight_kg / n, 3) if a.weight_kg is not None else None
+    at = now()
+    for i in range(n):
+        session.add(Package(id=new_id("pkg"), task_id=ctx.task.id, order_id=ctx.order.id, location=ctx.task.location,
+                            box=a.box, weight_kg=weight, lines=content if i == 0 else [], created_at=at))
+    for x in live:
+        x.state = AllocationState.packed.value
+        x.packed_at = at
+        session.add(x)
+    ctx.task.step = TaskStep.handover.value
+    ctx.task.packed_at = at
+    events.record(session, "task.packed", "task", ctx.task.id, order_id=ctx.order.id, location=ctx.task.location,
+                  actor=p.username, data={"packages": n, "box": a.box, "weight_kg": a.weight_kg,
+                                          "device_at": _iso(a)})
+    fulfilment.refresh_order(session, ctx.order.id)
+    return f"packed in {n} package{'s' if n > 1 else ''}"
+
+
+def _handover_carrier(session: Session, p: Principal, a: Action, ctx: Ctx) -> str:
+    if ctx.pickup:
+        raise ActionRejected("wrong_state", f"order {ctx.order.external_id} is collected by the customer")
+    _step(ctx, TaskStep.handover)
+    carrier = (a.carrier or "").strip()
+    if not carrier:
+        raise ActionRejected("invalid_action", "a carrier handover needs the carrier")
+    pkgs = list(session.exec(select(Package).where(Package.task_id == ctx.task.id,
+                                                   col(Package.shipped_at).is_(None))
+                             .order_by(Package.created_at, Package.id)))
+    if not pkgs:
+        raise ActionRejected("wrong_state", f"order {ctx.order.external_id} has no packed packages")
+    manifest = fulfilment.manifest_for(session, ctx.location, carrier)
+    tracking = [t.strip() for t in (a.tracking or []) if t and t.strip()]
+    at = now()
+    for i, pkg in enumerate(pkgs):
+        pkg.carrier = carrier
+        pkg.tracking = tracking[i][:60] if i < len(tracking) else None
+        pkg.manifest_id = manifest.id
+        pkg.shipped_at = at
+        session.add(pkg)
+    manifest.packages += len(pkgs)
+    manifest.weight_kg = round(manifest.weight_kg + sum(x.weight_kg or 0 for x in pkgs), 3)
+    manifest.updated_at = at
+    session.add(manifest)
+    _fulfil(session, p, ctx, "shipped", {"carrier": carrier, "tracking": tracking, "manifest": manifest.id})
+    return f"handed to {carrier}"
+
+
+def _handover_customer(session: Session, p: Principal, a: Action, ctx: Ctx) -> str:
+    if not ctx.pickup:
+        raise ActionRejected("wrong_state", f"order {ctx.order.external_id} ships with a carrier")
+    _step(ctx, TaskStep.handover)
+    code = (a.pickup_code or "").strip()
+    if not code or not ctx.task.pickup_code or not secrets.compare_digest(code, ctx.task.pickup_code):
+        raise ActionRejected("wrong_pickup_code", "the pickup code does not match this order")
+    _fulfil(session, p, ctx, "collected", {})
+    return "collected by the customer"
+
+
+def _fulfil(session: Session, p: Principal, ctx: Ctx, outcome: str, data: dict[str, Any]) -> None:
+    """The units leave the store: stock consumed, allocations fulfilled, the task done."""
+    at = now()
+    record_fulfilled = hook("backend.services.reliability", "record_fulfilled")
+    for x in ctx.live():
+        reservations.consume(session, x.location, x.sku, x.quantity, ref=ctx.order.id, actor=p.username)
+        x.state = AllocationState.fulfilled.value
+        x.picked = x.quantity
+        x.fulfilled_at = at
+        session.add(x)
+        if record_fulfilled is not None:
+            record_fulfilled(session, x.location, x.sku, x.quantity)
+    t = ctx.task
+    t.step = TaskStep.done.value
+    t.outcome = outcome
+    t.handed_over_at = at
+    events.record(session, f"task.{outcome}", "task", t.id, order_id=t.order_id, location=t.location,
+                  actor=p.username, data=data)
+    fulfilment.refresh_order(session, ctx.order.id)
+
+
+def _count(session: Session, p: Principal, a: Action) -> str:
+    if not a.sku or a.counted is None:
+        raise ActionRejected("invalid_action", "a count needs sku and counted")
+    count = hook("backend.services.counts", "record_count")
+    if count is None:
+        raise Unavailable("counting is not available on this server yet")
+    storeversion.bump(session, p.store or "")  # one tablet action at a time per store, as for tasks
+    try:
+        res = count(session, p.store, a.sku, a.counted, p, commit=False)
+    except DomainError as e:
+        raise ActionRejected(e.code, e.message) from e
+    status = getattr(res, "status", None)
+    return f"counted {a.counted} × {a.sku}" + (f": {getattr(status, 'value', status)}" if status else "")
+
+
+def _iso(a: Action) -> str | None:
+    return a.at.isoformat() if a.at else None
+
+
+_HANDLERS: dict[ActionType, Callable[[Session, Principal, Action, Ctx], str]] = {
+    ActionType.claim: _claim,
+    ActionType.assign: _assign,
+    ActionType.pick: _pick,
+    ActionType.reject: _reject,
+    ActionType.pack: _pack,
+    ActionType.handover_carrier: _handover_carrier,
+    ActionType.handover_customer: _handover_customer,
+}

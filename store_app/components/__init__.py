@@ -1,0 +1,1 @@
+"""Reusable controls: sync banner, scan field, large buttons, task cards."""
