@@ -112,8 +112,9 @@ class RequestContext:
                     "details": {"request_id": rid}}).encode()})
             raise
         else:
-            if status >= 500:
-                self.log.error("server error", method=scope["method"], path=scope["path"], status=status,
-                               ms=round((time.perf_counter() - start) * 1000, 1))
+            if status >= 500:  # 503: the database is away, already logged as such; the caller retries
+                (self.log.warning if status == 503 else self.log.error)(
+                    "server error", method=scope["method"], path=scope["path"], status=status,
+                    ms=round((time.perf_counter() - start) * 1000, 1))
         finally:
             structlog.contextvars.reset_contextvars(**tokens)

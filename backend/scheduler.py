@@ -27,7 +27,9 @@ from datetime import timedelta
 from typing import Literal
 
 import anyio
-from sqlalchemy import Engine, or_, text, update
+from sqlalchemy import Engine, and_, or_, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from backend import clock
@@ -91,24 +93,23 @@ def lock_key(name: str) -> int:
                           signed=True)
 
 
-def _ensure_row(engine: Engine, name: str) -> None:
-    with engine.begin() as conn:
-        conn.execute(text(f"INSERT INTO {JobLock.__tablename__} (name) VALUES (:n) ON CONFLICT (name) DO NOTHING"),
-                     {"n": name})
-
-
 def _claim(engine: Engine, job: Job, force: bool, lease_s: float | None) -> bool:
-    """Mark the job started now if it is due (and, with a lease, not held by a live holder)."""
+    """Mark the job started now if it is due (and, with a lease, not held by a live holder). One statement:
+    an upsert whose update only happens under those conditions, so two processes cannot both claim it."""
     now = clock.now()
-    values: dict = {"last_run": now, "holder": HOLDER}
-    stmt = update(JobLock).where(JobLock.name == job.name)
+    insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+    values: dict = {"holder": HOLDER, "last_run": now}
+    conditions = []
     if not force:
-        stmt = stmt.where(or_(JobLock.last_run.is_(None), JobLock.last_run <= now - timedelta(seconds=job.interval_s)))
+        conditions.append(or_(JobLock.last_run.is_(None), JobLock.last_run <= now - timedelta(seconds=job.interval_s)))
     if lease_s is not None:
-        stmt = stmt.where(or_(JobLock.until.is_(None), JobLock.until < now))
+        conditions.append(or_(JobLock.until.is_(None), JobLock.until < now))
         values["until"] = now + timedelta(seconds=lease_s)
+    stmt = insert(JobLock).values(name=job.name, **values).on_conflict_do_update(
+        index_elements=[JobLock.name], set_=values, where=and_(*conditions) if conditions else None,
+    ).returning(JobLock.name)
     with engine.begin() as conn:
-        return conn.execute(stmt.values(**values)).rowcount == 1
+        return conn.execute(stmt).first() is not None
 
 
 def _release_lease(engine: Engine, name: str) -> None:
@@ -145,7 +146,6 @@ def run_job(name: str, *, force: bool = True, engine: Engine | None = None,
     if fn is None:
         return "missing"
     engine = engine or get_engine()
-    _ensure_row(engine, job.name)
     if is_sqlite(engine):
         # The lease outlives any sane run; a crashed holder's lease expires and the next process takes over.
         if not _claim(engine, job, force, lease_s=max(120.0, 4 * job.interval_s)):

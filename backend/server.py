@@ -44,6 +44,9 @@ def serve(host: str, port: int, workers: int) -> int:
     get_engine().dispose()
     prepare_multiprocess_metrics(workers, settings.data_dir)
     log.info("starting", host=host, port=port, workers=workers)
+    # Info level so worker restarts are logged; a worker busy at full CPU may answer the supervisor's ping late,
+    # so it gets 20 s (not uvicorn's 5) before it is taken for hung and killed with its open connections.
     uvicorn.run("backend.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", log_config=None, access_log=False, proxy_headers=True)
+                log_level="info", log_config=None, access_log=False, proxy_headers=True,
+                timeout_worker_healthcheck=20)
     return 0

@@ -54,8 +54,8 @@ class WorkItem(BaseModel):
     order_number: str = Field(description="The channel's order number (external_id)")
     line_id: str
     sku: str
-    quantity: int = Field(description="Units still to ship (0 once the allocation ended)")
-    shipped: int = 0
+    quantity: int = Field(description="The allocation's units (to ship while state is released)")
+    shipped: int = Field(default=0, description="Units shipped (state fulfilled)")
     state: str = Field(description="released: ship it; fulfilled: shipped; cancelled, replaced, rejected: "
                                    "do not ship (the order was cancelled or moved elsewhere)")
     delivery_method: str

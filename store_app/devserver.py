@@ -22,8 +22,11 @@ def run(port: int, api_url: str, host: str = "127.0.0.1", data_dir: str | Path |
     async def session(page: ft.Page) -> None:
         await main(page, api_url=api_url, data_dir=data)
 
-    ft.run(session, host=host, port=port, view=ft.AppView.WEB_BROWSER if open_browser else None,
-           no_cdn=True, route_url_strategy=ft.RouteUrlStrategy.HASH, web_renderer=ft.WebRenderer.CANVASKIT)
+    if not open_browser:
+        os.environ["FLET_FORCE_WEB_SERVER"] = "true"  # serve only; do not try to open a browser
+    print(f"store app (development, server web mode): http://{host}:{port}/  API: {api_url}", flush=True)
+    ft.run(session, host=host, port=port, view=ft.AppView.WEB_BROWSER, no_cdn=True,
+           route_url_strategy=ft.RouteUrlStrategy.HASH, web_renderer=ft.WebRenderer.CANVAS_KIT)
 
 
 if __name__ == "__main__":  # python -m store_app.devserver [PORT] [API_URL]

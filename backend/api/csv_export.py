@@ -23,7 +23,7 @@ def flatten(row: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in row.items():
         key = f"{prefix}{k}"
-        if isinstance(v, Mapping):
+        if isinstance(v, dict):
             out.update(flatten(v, f"{key}."))
         elif isinstance(v, list | tuple):
             out[key] = " ".join(str(x) for x in v)

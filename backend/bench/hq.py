@@ -66,6 +66,7 @@ STORE = "'S' || lpad((1 + (g * 7919) % :stores)::text, 4, '0')"
 def generate(conn: Connection, stores: int, days: int, per_store_day: int, skus: int = 2000) -> dict[str, int]:
     n = stores * days * per_store_day
     span = days * 86400
+    # (psycopg sends small Python ints as smallint: every product of parameters is made in Python or cast)
     p = {"stores": stores, "skus": skus, "n": n, "step": span / n, "span": span, "days": days}
     superuser = conn.execute(text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")).scalar()
     if superuser:
@@ -140,9 +141,9 @@ def generate(conn: Connection, stores: int, days: int, per_store_day: int, skus:
     counts["stockcount"] = _insert(conn, "stockcount", {
         "id": "'c' || g", "location": STORE, "sku": "'SKU-' || lpad((1 + g % :skus)::text, 5, '0')",
         "expected": "10", "counted": "10 + v", "variance": "v", "status": "'applied'",
-        "at": "now() - make_interval(secs => :span) + make_interval(secs => g * :span / (:stores * :days * 2.0))"},
+        "at": "now() - make_interval(secs => :span) + make_interval(secs => g * :span / :ncounts)"},
         "(SELECT g, CASE WHEN random() < 0.7 THEN 0 ELSE floor(random() * 7)::int - 3 END AS v"
-        " FROM generate_series(1, :stores * :days * 2) g) c", p)
+        " FROM generate_series(1::bigint, :ncounts) g) c", p | {"ncounts": stores * days * 2})
     counts["storereliability"] = _insert(conn, "storereliability", {
         "location": STORE.replace("(g * 7919) % :stores", "g - 1"), "sku_class": "'general'",
         "good": "100 + random() * 100", "bad": "random() * 20", "updated_at": "now()"},
@@ -194,7 +195,13 @@ def main(argv: list[str] | None = None) -> int:
             counts = generate(conn, args.stores, args.days, args.per_store_day)
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE"))
+        with engine.connect() as conn:
+            t1 = time.perf_counter()
+            conn.execute(text("SELECT count(*) FROM generate_series(1, 1000000)")).scalar()
+            calib = (time.perf_counter() - t1) * 1000
         engine.dispose()
+        print(f"machine load: SELECT count(*) FROM generate_series(1, 1000000) took {calib:.0f} ms "
+              "(about 70 ms on an idle core)")
         print(f"generated in {time.perf_counter() - t0:.1f} s: "
               + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
         for what, t, note in _measure(url, args.runs):

@@ -299,6 +299,11 @@ class Network:
         )
 
 
+def sku_label(sku: str) -> str:
+    """How explanations name a SKU: "SKU A" for "A", but "SKU-00042" as it is."""
+    return sku if sku[:3].upper() == "SKU" else f"SKU {sku}"
+
+
 Stock = Mapping[str, np.ndarray]
 """ATP per SKU: ``stock[sku][i]`` = units location ``i`` can promise. A SKU absent from the mapping has none."""
 

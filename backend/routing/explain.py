@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+from backend.routing.cost import sku_label
 from backend.routing.optimiser import BatchReason
 from backend.routing.realtime import Candidate, Decision
 
@@ -33,11 +34,25 @@ def _terms_phrase(terms: dict[str, float], limit: int = 4) -> str:
     return ", ".join(f"{TERM_WORDS.get(k, k)} {money(v)}" for v, k in items)
 
 
-def _loser_sentence(c: Candidate) -> str:
-    reasons = list(c.reasons)
+def _verb(reason: str) -> str:
+    """Reason labels ("at capacity") as verb phrases ("is at capacity")."""
+    if reason.startswith(("outside", "past", "at ", "not ", "too ")):
+        return "is " + reason
+    if reason.startswith("excluded"):
+        return "was " + reason
+    return reason
+
+
+def _loser_sentence(c: Candidate, pickup_store: str | None = None) -> str:
+    reasons = [_verb(r) for r in c.reasons]
+    if pickup_store and c.location == pickup_store:
+        lacks = [r for r in reasons if r.startswith(("lacks ", "has only"))]
+        if lacks:
+            return f"Pickup store {c.location} {' and '.join(lacks[:2])}, so the goods must come from elsewhere."
+        return f"Pickup store {c.location} {'; '.join(reasons[:3])}."
     if not reasons:
         return f"{_name(c)} ({_km(c.distance_km)} away) was not needed."
-    lacks = [r for r in reasons if r.startswith(("lacks SKU", "has only"))]
+    lacks = [r for r in reasons if r.startswith(("lacks ", "has only"))]
     other = [r for r in reasons if r not in lacks]
     bits = []
     if lacks:
@@ -48,22 +63,36 @@ def _loser_sentence(c: Candidate) -> str:
         return f"{_name(c)} was {_km(c.distance_km)} away but {joined}."
     if joined.startswith("costs"):
         return f"{_name(c)} ({_km(c.distance_km)} away) could serve every line but {joined}."
-    return f"{_name(c)} ({_km(c.distance_km)} away): {joined}."
+    if other and other[-1].startswith("costs") and not lacks:
+        return f"{_name(c)} ({_km(c.distance_km)} away) could serve every line but {'; '.join(other[:-1])}, so it " \
+               f"{other[-1]}."
+    return f"{_name(c)} ({_km(c.distance_km)} away) {joined}."
 
 
-def explain_decision(decision: Decision) -> dict:
-    """A JSON-able explanation of a real-time decision."""
+def explain_decision(decision: Decision, pickup_location: str | None = None) -> dict:
+    """A JSON-able explanation of a real-time decision (``pickup_location``: the pickup store, if known; else it is
+    taken from the decision)."""
+    pickup_location = pickup_location or decision.pickup_location
     d = decision
     method = METHOD_WORDS.get(d.delivery_method, d.delivery_method)
     sentences: list[str] = []
     n_pk = len(d.packages)
+    pickup_store = pickup_location if d.delivery_method == "pickup" else None
+    cost_served = money(d.total_cost - d.terms.get("unfilled", 0.0))
+    which = "all lines" if not d.unfilled else "the lines in stock"
     if not d.assignments:
         summary = f"No location could fill this {method} order; every line waits as a backorder."
+    elif n_pk == 1 and pickup_store and d.packages[0] != pickup_store:
+        where = next((c for c in d.candidates if c.location == d.packages[0]), None)
+        label = _name(where) if where else d.packages[0]
+        summary = (f"{label} sends {which} of this pickup order to pickup store {pickup_store} (a transfer) for "
+                   f"{cost_served}.")
+    elif n_pk == 1 and pickup_store:
+        summary = f"Pickup store {pickup_store} holds {which} of this pickup order: ready to collect, {cost_served}."
     elif n_pk == 1:
         where = next((c for c in d.candidates if c.location == d.packages[0]), None)
         label = _name(where) if where else d.packages[0]
-        summary = (f"{label} serves {'all lines' if not d.unfilled else 'the lines in stock'} of this {method} order "
-                   f"in one package for {money(d.total_cost - d.terms.get('unfilled', 0.0))}.")
+        summary = f"{label} serves {which} of this {method} order in one package for {cost_served}."
     else:
         summary = (f"This {method} order is split across {', '.join(d.packages)} ({n_pk} packages) for "
                    f"{money(d.total_cost - d.terms.get('unfilled', 0.0))}.")
@@ -86,7 +115,7 @@ def explain_decision(decision: Decision) -> dict:
         sentences.append("No single location held every line, so the order is split.")
     for c in d.candidates:
         if not c.chosen:
-            sentences.append(_loser_sentence(c))
+            sentences.append(_loser_sentence(c, pickup_store))
     for key, reason in d.unfilled:
         sentences.append(f"Line {key} is backordered: {reason}.")
     winner = {"locations": d.packages, "total_cost": round(d.total_cost, 2),
@@ -106,11 +135,11 @@ def explain_batch_change(reason: BatchReason) -> dict:
                          f"After: {money(r.after['cost'])} ({_terms_phrase(r.after.get('terms', {}))}).")
     for f in r.freed:
         for t in f["taken_by"]:
-            sentences.append(f"It gave up {f['units']} unit(s) of SKU {f['sku']} at {f['location']}, now used by "
-                             f"{METHOD_WORDS.get(t['method'], t['method'])} order {t['order_id']}.")
+            sentences.append(f"It gave up {f['units']} unit(s) of {sku_label(f['sku'])} at {f['location']}, now used "
+                             f"by {METHOD_WORDS.get(t['method'], t['method'])} order {t['order_id']}.")
     for g in r.gained:
         for giver in g["from"]:
-            sentences.append(f"It took {g['units']} unit(s) of SKU {g['sku']} at {g['location']} released by "
+            sentences.append(f"It took {g['units']} unit(s) of {sku_label(g['sku'])} at {g['location']} released by "
                              f"{METHOD_WORDS.get(giver['method'], giver['method'])} order {giver['order_id']}.")
     return {"summary": r.text, "winner": {"locations": r.after.get("locations", []), "total_cost": r.after["cost"],
                                           "terms": r.after.get("terms", {})},

@@ -34,6 +34,7 @@ from backend.routing.cost import (
     Stock,
     Weights,
     evaluate_plan,
+    sku_label,
 )
 
 _TOL = 1e-6
@@ -688,10 +689,10 @@ def _norm(lines: Sequence[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
 def _batch_unfilled_reason(ln, order: OrderRequest, stock: Stock, net: Network) -> str:
     arr = stock.get(ln.sku)
     if arr is None or int(np.asarray(arr).sum()) <= 0:
-        return f"no location has SKU {ln.sku} in stock"
+        return f"no location has {sku_label(ln.sku)} in stock"
     if int(np.asarray(arr).max()) < ln.qty:
-        return f"no single location has {ln.qty} units of SKU {ln.sku}"
-    return f"the eligible stock of SKU {ln.sku} went to orders that cost more to leave unfilled"
+        return f"no single location has {ln.qty} units of {sku_label(ln.sku)}"
+    return f"the eligible stock of {sku_label(ln.sku)} went to orders that cost more to leave unfilled"
 
 
 def _money(x: float) -> str:
@@ -779,13 +780,13 @@ def _reason_text(o: OrderRequest, eb, ea, freed: list[dict], gained: list[dict])
         what = (f"{f['location']}'s last unit" if n == 1 else f"{f['location']}'s last {n} units") \
             if f["units"] >= f["stock"] else (f"{n} unit" + ("s" if n != 1 else "") + f" at {f['location']}")
         parts.append(f"moved from {src} to {dst} so that {_METHOD_WORDS[t['method']]} order {t['order_id']} could "
-                     f"have {what} of SKU {f['sku']}")
+                     f"have {what} of {sku_label(f['sku'])}")
     elif gained and any(g["from"] for g in gained):
         g = next(g for g in gained if g["from"])
         giver = g["from"][0]
         kept = " and keeps its promise" if ea.promise_kept and not eb.promise_kept else ""
-        parts.append(f"now served from {dst}{kept}, using {g['units']} unit{'s' if g['units'] != 1 else ''} of SKU "
-                     f"{g['sku']} at {g['location']} freed by {_METHOD_WORDS[giver['method']]} order "
+        parts.append(f"now served from {dst}{kept}, using {g['units']} unit{'s' if g['units'] != 1 else ''} of "
+                     f"{sku_label(g['sku'])} at {g['location']} freed by {_METHOD_WORDS[giver['method']]} order "
                      f"{giver['order_id']}")
     elif len(ea.packages) < len(eb.packages) and not ea.unfilled:
         parts.append(f"consolidated from {len(eb.packages)} packages ({src}) to {len(ea.packages)} ({dst})")

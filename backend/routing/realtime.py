@@ -21,9 +21,12 @@ from backend.routing.cost import (
     OrderRequest,
     Stock,
     Weights,
+    sku_label,
 )
 
 _EPS = 1e-9
+_SOFT_REASONS = ("outside same-day radius", "past cut-off", "does not offer same-day", "too far for next-day",
+                 "not the pickup store")
 
 
 @dataclass
@@ -62,6 +65,7 @@ class Decision:
     best_single: tuple[str, float] | None = None  # cheapest location that fills every line alone
     best_split: tuple[list[str], float] | None = None  # cheapest plan using 2+ locations
     strategy: str = "single"
+    pickup_location: str | None = None
 
     @property
     def locations(self) -> list[str]:
@@ -74,6 +78,7 @@ class Decision:
             "unfilled": [{"line_key": k, "reason": r} for k, r in self.unfilled],
             "total_cost": round(self.total_cost, 2), "terms": {k: round(v, 2) for k, v in self.terms.items()},
             "packages": self.packages, "promise_kept": self.promise_kept, "strategy": self.strategy,
+            "pickup_location": self.pickup_location,
             "best_single": None if self.best_single is None else
             {"location": self.best_single[0], "cost": round(self.best_single[1], 2)},
             "best_split": None if self.best_split is None else
@@ -121,10 +126,31 @@ def _greedy_cover(Cc: np.ndarray, Pc: np.ndarray, U: float) -> tuple[float, np.n
     return cost, assign
 
 
+def _forced_pair(Cf: np.ndarray, Pp: np.ndarray) -> tuple[int, int, float] | None:
+    """Cheapest pair (a, b) with every line served (inf = cannot) and both locations serving at least one line."""
+    A = Cf[:, :, None]
+    B = Cf[:, None, :]
+    both = np.minimum(A, B).sum(axis=0)
+    a_le = (A <= B).sum(axis=0)  # lines that go to a
+    L = Cf.shape[0]
+    # if every line prefers a, move the line that costs least to move to b (and vice versa)
+    with np.errstate(invalid="ignore"):
+        to_b = np.min(np.where(np.isfinite(B), B - A, np.inf), axis=0)
+        to_a = np.min(np.where(np.isfinite(A), A - B, np.inf), axis=0)
+    extra = np.where(a_le == L, to_b, np.where(a_le == 0, to_a, 0.0))
+    cost = Pp[:, None] + Pp[None, :] + both + extra
+    np.fill_diagonal(cost, np.inf)
+    k = int(np.argmin(cost))
+    a, b = divmod(k, cost.shape[1])
+    if not np.isfinite(cost[a, b]):
+        return None
+    return a, b, float(cost[a, b])
+
+
 def _fmt_sku_short(have: int, qty: int, sku: str) -> str:
     if have <= 0:
-        return f"lacks SKU {sku}"
-    return f"has only {have} of SKU {sku} (needs {qty})"
+        return f"lacks {sku_label(sku)}"
+    return f"has only {have} of {sku_label(sku)} (needs {qty})"
 
 
 def _location_reasons(oc: OrderCosts, net: Network, j: int, capacity_left: np.ndarray) -> list[str]:
@@ -165,13 +191,13 @@ def _unfilled_reason(oc: OrderCosts, net: Network, li: int, capacity_left: np.nd
     if holders.size == 0:
         total = int(oc.stock_units[li].sum())
         if total <= 0:
-            return f"no location has SKU {ln.sku} in stock"
-        return f"no single location has {ln.qty} units of SKU {ln.sku}"
+            return f"no location has {sku_label(ln.sku)} in stock"
+        return f"no single location has {ln.qty} units of {sku_label(ln.sku)}"
     causes = []
     if oc.excluded is not None and oc.excluded[li, holders].all():
-        return f"only locations excluded after rejection hold SKU {ln.sku}"
+        return f"only locations excluded after rejection hold {sku_label(ln.sku)}"
     if (capacity_left[holders] < 1).all():
-        return f"every location holding SKU {ln.sku} is at capacity"
+        return f"every location holding {sku_label(ln.sku)} is at capacity"
     if oc.excluded is not None and oc.excluded[li, holders].any():
         causes.append("excluded after rejection")
     if (capacity_left[holders] < 1).any():
@@ -183,7 +209,7 @@ def _unfilled_reason(oc: OrderCosts, net: Network, li: int, capacity_left: np.nd
     tail = ", ".join(causes) if causes else "not eligible"
     if oc.feasible[li].any():
         return "serving it would cost more than the backorder penalty"
-    return f"locations holding SKU {ln.sku} are not eligible ({tail})"
+    return f"locations holding {sku_label(ln.sku)} are not eligible ({tail})"
 
 
 def route_order(order: OrderRequest, network: Network, stock: Stock, weights: Weights | None = None, *,
@@ -246,6 +272,11 @@ def route_order(order: OrderRequest, network: Network, stock: Stock, weights: We
                     best_split = ([net.codes[cand[j]] for j in sorted(used)], gc)
                 if gc < best_cost - _EPS:
                     best_cost, best_assign, strategy = gc, ga, ("split" if len(used) >= 2 else "single")
+            if best_split is None and explain:  # for the explanation: the cheapest plan really using two locations
+                fs = _forced_pair(Cc[:, pool], Pp)
+                if fs is not None:
+                    a2, b2, cost2 = fs
+                    best_split = ([net.codes[cand[int(pool[a2])]], net.codes[cand[int(pool[b2])]]], cost2)
         assign_col = np.where(best_assign >= 0, cand[np.maximum(best_assign, 0)], -1)
         assign_col = _repair_duplicate_skus(order, oc, assign_col, stock)
 
@@ -272,7 +303,7 @@ def route_order(order: OrderRequest, network: Network, stock: Stock, weights: We
     total = float(sum(terms.values()))
     dec = Decision(order.id, order.delivery_method, assignments, unfilled, total, terms,
                    [net.codes[j] for j in packages], kept, [], best_single, best_split,
-                   strategy if assignments else "none")
+                   strategy if assignments else "none", order.pickup_location)
     if explain:
         dec.candidates = _candidates(oc, net, packages, assign_col, U, max_candidates)
     return dec
@@ -319,42 +350,63 @@ def _smallest(a: np.ndarray, k: int) -> np.ndarray:
 
 
 def _candidates(oc: OrderCosts, net: Network, packages: list[int], assign_col: np.ndarray, U: float,
-                limit: int) -> list[Candidate]:
+                limit: int, partial: np.ndarray | None = None) -> list[Candidate]:
     """The chosen locations, the cheapest alternatives and the nearest locations (with why they lost)."""
     order = oc.order
     F = oc.feasible
-    cover_cost = oc.pkg_total + np.where(F, oc.line_total, 0.0).sum(axis=0)
-    partial = cover_cost + U * (~F).sum(axis=0)
-    partial = np.where(F.any(axis=0), partial, np.inf)
+    if partial is None:
+        partial = oc.pkg_total + np.where(F, oc.line_total, U).sum(axis=0)
+        partial = np.where(F.any(axis=0), partial, np.inf)
     picks: list[int] = list(packages)
-    for j in _smallest(partial, limit + len(packages)):
-        if np.isfinite(partial[j]) and int(j) not in picks:
-            picks.append(int(j))
+    for j in _smallest(partial, limit + len(packages)).tolist():
+        if partial[j] < np.inf and j not in picks:
+            picks.append(j)
         if len(picks) >= len(packages) + limit - 2:
             break
     n_near = 3
-    for j in _smallest(oc.dist, n_near + len(picks)):
-        if int(j) not in picks:
-            picks.append(int(j))
+    for j in _smallest(oc.dist, n_near + len(picks)).tolist():
+        if j not in picks:
+            picks.append(j)
             n_near -= 1
         if n_near <= 0:
             break
-    chosen_total = sum(oc.pkg_total[j] for j in packages) + sum(
-        oc.line_total[li, j] for li, j in enumerate(assign_col) if j >= 0)
+    rows = np.arange(len(order.lines))
+    served = assign_col >= 0
+    chosen_total = float(oc.pkg_total[packages].sum() + oc.line_total[rows[served], assign_col[served]].sum())
+    P = np.asarray(picks, dtype=np.int64)
+    cov = F[:, P]
+    qcov = (oc.qty[:, None] * cov).sum(axis=0)
+    ncov = cov.sum(axis=0)
+    cols = {
+        "package": oc.pkg_terms["package"][P], "transfer": oc.pkg_terms["transfer"][P],
+        "promise_miss": oc.pkg_terms["promise_miss"][P], "load": oc.pkg_terms["load"][P],
+        "units": (oc.units[:, P] * cov).sum(axis=0), "handling": oc.handling[P] * ncov,
+        "opportunity": oc.opp_unit[P] * qcov, "reliability": oc.reliability[P] * ncov,
+    }
+    cols_l = {t: v.tolist() for t, v in cols.items()}
+    cov_l = cov.T.tolist()
+    dist_l = oc.dist[P].tolist()
+    kept_l = oc.kept[P].tolist()
+    keys = [ln.key for ln in order.lines]
+    n_lines = len(keys)
+    chosen = set(packages)
     out = []
-    for j in picks:
-        covered = [li for li in range(len(order.lines)) if F[li, j]]
-        terms = oc.serve_terms(j, covered) if covered else oc.serve_terms(j, [])
-        cost = float(sum(terms.values()))
-        reasons = [] if j in packages else _location_reasons(oc, net, j, net.capacity_left)
-        if j not in packages and covered and len(covered) == len(order.lines) and not reasons:
+    for k, j in enumerate(picks):
+        terms = {t: 0.0 for t in TERMS}
+        for t, v in cols_l.items():
+            terms[t] = v[k]
+        cost = sum(terms.values())
+        covered = [keys[li] for li in range(n_lines) if cov_l[k][li]]
+        missing = [keys[li] for li in range(n_lines) if not cov_l[k][li]]
+        is_chosen = j in chosen
+        reasons = [] if is_chosen else _location_reasons(oc, net, j, net.capacity_left)
+        soft = all(r.startswith(_SOFT_REASONS) for r in reasons)  # priced in, not a bar
+        if not is_chosen and not missing and soft:
             diff = cost - chosen_total
             if diff > 0:
                 reasons.append(f"costs ${diff:.2f} more than the chosen plan")
-        if j not in packages and not reasons:
+        if not is_chosen and not reasons:
             reasons.append("not needed by the cheapest plan")
-        out.append(Candidate(net.codes[j], str(net.types[j]), float(oc.dist[j]),
-                             [order.lines[li].key for li in covered],
-                             [order.lines[li].key for li in range(len(order.lines)) if li not in covered],
-                             cost, terms, reasons, j in packages, bool(oc.kept[j])))
+        out.append(Candidate(net.codes[j], str(net.types[j]), dist_l[k], covered, missing, cost, terms, reasons,
+                             is_chosen, kept_l[k]))
     return out

@@ -42,14 +42,95 @@ class Unavailable(Exception):
 
 @dataclass
 class Ctx:
+    session: Session
     task: Task
     order: Order
-    location: Location
-    allocs: list[Allocation]
     pickup: bool
+    _allocs: list[Allocation] | None = None
+
+    @property
+    def allocs(self) -> list[Allocation]:
+        """The task's allocations (any state): prefetched for this transaction, or read fresh on first use."""
+        if self._allocs is None:
+            pre = _prefetched(self.session)
+            if pre is not None and self.task.id in pre.allocs:
+                self._allocs = pre.allocs[self.task.id]
+            else:
+                self._allocs = list(self.session.exec(
+                    select(Allocation).where(Allocation.task_id == self.task.id)
+                    .order_by(Allocation.created_at, Allocation.id).execution_options(populate_existing=True)))
+        return self._allocs
+
+    def reload(self) -> None:
+        """Allocations were added or ended: read them again (here and for later actions in this transaction)."""
+        self._allocs = None
+        pre = _prefetched(self.session)
+        if pre is not None:
+            pre.allocs.pop(self.task.id, None)
 
     def live(self) -> list[Allocation]:
         return [a for a in self.allocs if a.state in LIVE]
+
+    def location(self) -> Location:
+        loc = self.session.get(Location, self.task.location)
+        assert loc is not None
+        return loc
+
+
+# ------------------------------------------------------------------------------- the store's lock and prefetch
+_LOCK = "storeline.store_lock"
+_PREFETCH = "storeline.prefetch"
+
+
+@dataclass
+class _Prefetch:
+    transaction: Any
+    tasks: set[str]
+    allocs: dict[str, list[Allocation]]
+    lines: dict[tuple[str, str], OrderLine]
+    keep: list[Any]  # the session's identity map holds rows weakly: these keep them there
+
+
+def hold_store(session: Session, store: str) -> int:
+    """Take the store's lock for this transaction (a version bump, held to commit) so its tablet actions run one
+    at a time on fresh rows; the version stamps every task this transaction changes."""
+    v = storeversion.bump(session, store)
+    session.info[_LOCK] = (session.get_transaction(), store, v)
+    return v
+
+
+def _held_version(session: Session, store: str) -> int | None:
+    held = session.info.get(_LOCK)
+    if held and held[0] is session.get_transaction() and held[0] is not None and held[1] == store:
+        return held[2]
+    return None
+
+
+def prefetch(session: Session, task_ids: list[str]) -> None:
+    """Read the tasks a batch of actions names, with their orders, lines and allocations, in four queries
+    (fresh rows; call it after `hold_store`). `apply` then finds them without a query per action."""
+    ids = sorted(set(task_ids))
+    if not ids:
+        return
+    tasks = session.exec(select(Task).where(col(Task.id).in_(ids)).execution_options(populate_existing=True)).all()
+    order_ids = sorted({t.order_id for t in tasks})
+    orders = session.exec(select(Order).where(col(Order.id).in_(order_ids))
+                          .execution_options(populate_existing=True)).all() if order_ids else []
+    lines = session.exec(select(OrderLine).where(col(OrderLine.order_id).in_(order_ids))
+                         .execution_options(populate_existing=True)).all() if order_ids else []
+    allocs: dict[str, list[Allocation]] = {t.id: [] for t in tasks}
+    for a in session.exec(select(Allocation).where(col(Allocation.task_id).in_(ids))
+                          .order_by(Allocation.created_at, Allocation.id).execution_options(populate_existing=True)):
+        allocs[a.task_id or ""].append(a)
+    session.info[_PREFETCH] = _Prefetch(session.get_transaction(), {t.id for t in tasks}, allocs,
+                                        {(ln.order_id, ln.line_id): ln for ln in lines}, [*tasks, *orders])
+
+
+def _prefetched(session: Session) -> _Prefetch | None:
+    pre = session.info.get(_PREFETCH)
+    if pre is not None and pre.transaction is session.get_transaction():
+        return pre
+    return None
 
 
 def hook(module: str, name: str) -> Callable[..., Any] | None:
@@ -64,7 +145,10 @@ def hook(module: str, name: str) -> Callable[..., Any] | None:
 
 
 def apply(session: Session, p: Principal, a: Action) -> str:
-    """Apply one action; returns a short sentence of what happened. Raises ActionRejected or Unavailable."""
+    """Apply one action; returns a short sentence of what happened. Raises ActionRejected or Unavailable.
+
+    The caller holds its store's lock for the transaction (`storeversion.bump(session, p.store)` first), so the
+    store's tablet actions run one at a time, each on fresh rows."""
     if p.role not in (Role.associate, Role.manager) or not p.store:
         raise ActionRejected("forbidden", "only a store's associates and managers act on its tablets")
     if a.type == ActionType.count:
@@ -77,7 +161,6 @@ def apply(session: Session, p: Principal, a: Action) -> str:
 
 def set_priority(session: Session, p: Principal, task: Task, priority: int) -> None:
     """A manager (or HQ) moves a task up or down the store's queue. No commit."""
-    storeversion.bump(session, task.location)
     old = task.priority
     task.priority = priority
     events.record(session, "task.prioritised", "task", task.id, order_id=task.order_id, location=task.location,
@@ -89,30 +172,28 @@ def set_priority(session: Session, p: Principal, task: Task, priority: int) -> N
 def _load(session: Session, p: Principal, a: Action) -> Ctx:
     if not a.task_id:
         raise ActionRejected("invalid_action", f"a {a.type.value} action needs task_id")
-    # Taken first, held to commit: this store's tablet actions run one at a time, each on fresh rows.
-    storeversion.bump(session, p.store or "")
-    task = session.get(Task, a.task_id, populate_existing=True)
+    pre = _prefetched(session)
+    fresh = pre is None or a.task_id not in pre.tasks  # prefetched rows are this transaction's: no query
+    task = session.get(Task, a.task_id, populate_existing=fresh)
     if task is None:
         raise ActionRejected("unknown_task", f"task {a.task_id} does not exist")
     if task.location != p.store:
         raise ActionRejected("wrong_location", f"task {a.task_id} belongs to store {task.location}, not {p.store}")
-    order = session.get(Order, task.order_id, populate_existing=True)
+    order = session.get(Order, task.order_id, populate_existing=fresh)
     assert order is not None
     if order.status == OrderStatus.cancelled.value or task.outcome == "cancelled":
         raise ActionRejected("order_cancelled", f"order {order.external_id} was cancelled")
     if task.deleted:
         raise ActionRejected("rerouted", f"order {order.external_id} is no longer in this store's queue")
-    allocs = list(session.exec(select(Allocation).where(Allocation.task_id == task.id)
-                               .order_by(Allocation.created_at, Allocation.id)
-                               .execution_options(populate_existing=True)))
-    loc = session.get(Location, task.location)
-    assert loc is not None
-    return Ctx(task=task, order=order, location=loc, allocs=allocs,
+    return Ctx(session=session, task=task, order=order,
                pickup=is_pickup_task(order.delivery_method, order.pickup_location, task.location))
 
 
 def _stamp(session: Session, task: Task) -> None:
-    task.version = storeversion.bump(session, task.location)
+    v = _held_version(session, task.location)
+    if v is None:
+        v = storeversion.bump(session, task.location)
+    task.version = max(task.version or 0, v)  # allocations.end may have stamped it higher already
     task.updated_at = now()
     session.add(task)
 
@@ -138,8 +219,12 @@ def _line(session: Session, ctx: Ctx, line_id: str | None) -> tuple[OrderLine, l
     """The order line and its live allocations in this task; `rerouted` when the line has left this store."""
     if not line_id:
         raise ActionRejected("invalid_action", "this action needs line_id")
-    line = session.exec(select(OrderLine).where(OrderLine.order_id == ctx.order.id, OrderLine.line_id == line_id)
-                        .execution_options(populate_existing=True)).first()
+    pre = _prefetched(session)
+    if pre is not None and ctx.task.id in pre.tasks:
+        line = pre.lines.get((ctx.order.id, line_id))
+    else:
+        line = session.exec(select(OrderLine).where(OrderLine.order_id == ctx.order.id, OrderLine.line_id == line_id)
+                            .execution_options(populate_existing=True)).first()
     if line is None:
         raise ActionRejected("unknown_line", f"order {ctx.order.external_id} has no line {line_id}")
     mine = [a for a in ctx.allocs if a.line_pk == line.id]
@@ -208,6 +293,7 @@ def _pick(session: Session, p: Principal, a: Action, ctx: Ctx) -> str:
         raise ActionRejected("over_quantity", f"line {line.line_id} has {left} left to pick, not {qty}")
     at = now()
     todo = qty
+    finished = False
     for x in live:
         take = min(remaining(x), todo)
         if take <= 0:
@@ -217,17 +303,21 @@ def _pick(session: Session, p: Principal, a: Action, ctx: Ctx) -> str:
         if x.picked >= x.quantity:
             x.state = AllocationState.picked.value
             x.picked_at = at
+            finished = True
         session.add(x)
     events.record(session, "line.picked", "order_line", line.id, order_id=ctx.order.id, location=ctx.task.location,
                   actor=p.username, data={"line_id": line.line_id, "sku": line.sku, "quantity": qty,
                                           "barcode": a.barcode, "device_at": _iso(a)})
     _after_pick(session, p, ctx)
-    fulfilment.refresh_order(session, ctx.order.id)
+    if finished:  # an allocation moved on: the line's and the order's status may follow
+        fulfilment.refresh_order(session, ctx.order.id)
     return f"picked {qty} × {line.sku}"
 
 
 def _reject(session: Session, p: Principal, a: Action, ctx: Ctx) -> str:
     line, live = _line(session, ctx, a.line_id)
+    ctx.reload()  # this action adds and ends allocations: later actions read them again
+    live = [x for x in ctx.allocs if x.line_pk == line.id and x.state in LIVE]
     _step(ctx, TaskStep.pick)
     if a.reason is None:
         raise ActionRejected("invalid_action", "a rejection needs a reason")
@@ -272,7 +362,7 @@ def _reject(session: Session, p: Principal, a: Action, ctx: Ctx) -> str:
     if reroute is not None:
         reroute(session, line, exclude=[loc], actor=p.username)
         session.flush()
-    ctx.allocs = list(session.exec(select(Allocation).where(Allocation.task_id == ctx.task.id)))
+    ctx.reload()
     _after_pick(session, p, ctx)
     fulfilment.refresh_order(session, ctx.order.id)
     return f"rejected {qty} × {line.sku} ({reason})"
@@ -334,7 +424,7 @@ def _handover_carrier(session: Session, p: Principal, a: Action, ctx: Ctx) -> st
                              .order_by(Package.created_at, Package.id)))
     if not pkgs:
         raise ActionRejected("wrong_state", f"order {ctx.order.external_id} has no packed packages")
-    manifest = fulfilment.manifest_for(session, ctx.location, carrier)
+    manifest = fulfilment.manifest_for(session, ctx.location(), carrier)
     tracking = [t.strip() for t in (a.tracking or []) if t and t.strip()]
     at = now()
     for i, pkg in enumerate(pkgs):
@@ -389,7 +479,6 @@ def _count(session: Session, p: Principal, a: Action) -> str:
     count = hook("backend.services.counts", "record_count")
     if count is None:
         raise Unavailable("counting is not available on this server yet")
-    storeversion.bump(session, p.store or "")  # one tablet action at a time per store, as for tasks
     try:
         res = count(session, p.store, a.sku, a.counted, p, commit=False)
     except DomainError as e:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from sqlalchemy import bindparam, text
@@ -25,7 +25,7 @@ from backend.services import channels, reliability
 from backend.services.geocode import resolve_point
 from backend.services.reservations import ATP_SQL
 from shared.enums import RejectReason, Role
-from shared.inventory import Availability, LocationAvailability, PositionOut
+from shared.inventory import Availability, PositionOut
 from shared.masterdata import Page
 
 EARTH_KM = 6371.0088
@@ -182,6 +182,12 @@ def haversine_km(lat: float, lon: float, lats: np.ndarray, lons: np.ndarray) -> 
 def availability(session: Session, sku: str, channel: str, near: str | None = None,
                  radius_km: float | None = None) -> Availability:
     """ATP of one SKU for one channel at every active location that has some; nearest first when `near` is given."""
+    return Availability.model_validate(availability_data(session, sku, channel, near, radius_km))
+
+
+def availability_data(session: Session, sku: str, channel: str, near: str | None = None,
+                      radius_km: float | None = None) -> dict[str, Any]:
+    """`availability` as plain data (the web shop asks often: no per-location model on this path)."""
     if radius_km is not None and not near:
         raise DomainError("near_required", "radius_km needs near (a ZIP code or lat,lon)", status=422)
     point = resolve_point(near) if near else None
@@ -193,17 +199,19 @@ def availability(session: Session, sku: str, channel: str, near: str | None = No
         rows = [(r[0], r[1], r[2], r[3], exposure.atp(int(r[4]), r[0], r[1])) for r in rows]
         rows = [r for r in rows if r[4] > 0]
     if point is None:
-        out = sorted(rows, key=lambda r: (-r[4], r[0]))
-        items = [LocationAvailability(location=r[0], atp=int(r[4]), type=r[1]) for r in out]
+        items = [{"location": r[0], "atp": int(r[4]), "distance_km": None, "type": r[1]}
+                 for r in sorted(rows, key=lambda r: (-r[4], r[0]))]
     else:
-        dist = haversine_km(point[0], point[1], np.fromiter((r[2] for r in rows), float, len(rows)),
-                            np.fromiter((r[3] for r in rows), float, len(rows)))
+        n = len(rows)
+        dist = haversine_km(point[0], point[1], np.fromiter((r[2] for r in rows), float, n),
+                            np.fromiter((r[3] for r in rows), float, n))
         order = np.argsort(dist, kind="stable")
         if radius_km is not None:
             order = order[dist[order] <= radius_km]
-        items = [LocationAvailability(location=rows[k][0], atp=int(rows[k][4]), type=rows[k][1],
-                                      distance_km=round(float(dist[k]), 2)) for k in order.tolist()]
-    return Availability(sku=sku, channel=channel, total_atp=sum(x.atp for x in items), locations=items)
+        km = np.round(dist[order], 2).tolist()
+        items = [{"location": rows[k][0], "atp": int(rows[k][4]), "distance_km": d, "type": rows[k][1]}
+                 for k, d in zip(order.tolist(), km, strict=True)]
+    return {"sku": sku, "channel": channel, "total_atp": sum(x["atp"] for x in items), "locations": items}
 
 
 def channel_atp(session: Session, skus: Iterable[str], channel: str | None = None) -> dict[tuple[str, str], int]:

@@ -19,8 +19,10 @@ Settings: environment variables `STORELINE_PROMISE_*` (see `PromiseSettings`).
 """
 from __future__ import annotations
 
+import copy
 import math
 import re
+import time as clock_time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -29,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import delete, update
+from sqlalchemy import bindparam, delete, insert, update
 from sqlmodel import Session, col, select
 
 from backend import events
@@ -38,12 +40,13 @@ from backend.errors import DomainError, NotFound
 from backend.ids import new_id
 from backend.models import Allocation, Location, Order, OrderLine, Product, Quote, Task
 from backend.principal import Principal
-from backend.routing.cost import SHIPPING_TERMS, CostModel, Network, OrderRequest, Weights
+from backend.routing.cost import SHIPPING_TERMS, CostModel, Network, OrderRequest, Weights, same_day_open_now
 from backend.routing.cost import OrderLine as RLine
 from backend.routing.geo import haversine_to_many
 from backend.routing.realtime import Candidate, Decision, route_order
 from backend.services import reservations, routing
 from backend.services.geocode import zip_point
+from backend.services.reservations import ATP_SQL
 from shared.enums import DeliveryMethod
 from shared.promise import (
     AccuracyFigures,
@@ -58,6 +61,7 @@ from shared.promise import (
 SHIPPED = ("same_day", "next_day", "standard")
 LIVE_STATES = ("reserved", "released", "picked", "packed")
 HOLD_RETRIES = 3
+CANDIDATES = 4  # alternatives kept with each option, for the explanation of an order that takes it
 
 
 class PromiseSettings(BaseSettings):
@@ -77,6 +81,7 @@ class PromiseSettings(BaseSettings):
     delivery_weekdays: list[int] = [0, 1, 2, 3, 4, 5]  # Monday = 0; carriers deliver Mon-Sat
     default_hours: str = "Mon-Sun 9:00-21:00"  # a store whose `hours` are unset or unreadable
     keep_quotes_hours: float = 24.0  # quotes nobody used are deleted this long after they expire
+    live_cache_seconds: float = 2.0  # orders-today counts and weights are re-read this often (per process)
 
 
 @lru_cache
@@ -220,7 +225,7 @@ class _Ctx:
     moment: datetime
     nc: object
     meta: _Meta
-    net: Network
+    net: Network  # the locations that matter for this cart (see _context), live
     stock: dict[str, np.ndarray]
     weights: Weights
     model: CostModel
@@ -230,6 +235,8 @@ class _Ctx:
     dist: np.ndarray
     lines: list[tuple[str, int]]
     cfg: PromiseSettings
+    tzs: list[ZoneInfo]  # per location of `net`
+    cutoff: np.ndarray  # per location of `net`: daily cut-off, minutes after local midnight
 
 
 @dataclass
@@ -239,8 +246,7 @@ class _Option:
     promise_by: datetime | None = None
     reason: str | None = None
     decision: Decision | None = None
-    pickup: int | None = None  # network index of the pickup store
-    extra: dict = field(default_factory=dict)
+    pickup: int | None = None  # index (in the quote's network) of the pickup store
 
 
 def _ship_point(session: Session, body: PromiseRequest, nc) -> tuple[float, float, ZoneInfo]:  # noqa: ANN001
@@ -269,8 +275,11 @@ def _ship_point(session: Session, body: PromiseRequest, nc) -> tuple[float, floa
         return lat, lon, ZoneInfo("America/New_York")
 
 
+_SKUS = select(Product.sku, Product.active).where(col(Product.sku).in_(bindparam("skus", expanding=True)))
+
+
 def _check_skus(session: Session, skus: set[str]) -> None:
-    known = {p.sku: p.active for p in session.exec(select(Product).where(col(Product.sku).in_(skus)))}
+    known = dict(session.execute(_SKUS, {"skus": sorted(skus)}).all())
     missing = sorted(skus - set(known))
     if missing:
         raise DomainError("unknown_sku", f"SKU {missing[0]} is not in the catalogue", {"skus": missing}, status=422)
@@ -279,21 +288,114 @@ def _check_skus(session: Session, skus: set[str]) -> None:
         raise DomainError("inactive_sku", f"SKU {inactive[0]} is no longer sold", {"skus": inactive}, status=422)
 
 
+def _stock(session: Session, net: Network, skus: list[str]) -> dict[str, np.ndarray]:
+    """ATP per SKU and location: routing's `atp_rows` + `_stock` (same SQL), fetched in one go."""
+    conn = session.connection()
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = (f"SELECT i.sku, i.location, {ATP_SQL} AS atp FROM inventory i JOIN location l ON l.code = i.location"
+           f" WHERE l.active AND i.sku IN ({', '.join([mark] * len(skus))}) AND {ATP_SQL} > 0")
+    out: dict[str, np.ndarray] = {}
+    index = net.index
+    for sku, code, atp in conn.exec_driver_sql(sql, tuple(skus)).all():  # hot path: no statement compiling
+        i = index.get(code)
+        if i is not None:
+            arr = out.get(sku)
+            if arr is None:
+                arr = out[sku] = np.zeros(len(net), dtype=np.int64)
+            arr[i] += int(atp)
+    return out
+
+
+@dataclass
+class _Today:
+    """Per process: each location's orders today (routing's `_orders_today`), time-zone offsets and the routing
+    weights, re-read after `live_cache_seconds`. A quote is an estimate that may be taken minutes later anyway;
+    stock, by contrast, is always read fresh."""
+
+    network: Network
+    minute: int
+    expires: float
+    used: dict[str, int]
+    offsets: np.ndarray
+    weights: Weights
+
+
+_today: dict[str, _Today] = {}
+
+
+def reset_caches() -> None:
+    """Forget the per-process caches (tests that reuse one database URL for different data)."""
+    _today.clear()
+    _meta.clear()
+    get_promise_settings.cache_clear()
+
+
+def _with_capacity(net: Network, cap: np.ndarray) -> Network:
+    """`net` with another capacity left (a shallow copy: the static arrays are shared, nothing recomputed)."""
+    live = copy.copy(net)
+    live.capacity_left = cap
+    return live
+
+
+def _live(session: Session, nc, moment: datetime) -> tuple[Network, Weights]:  # noqa: ANN001
+    """Routing's `_live_network` (capacity left today, same-day cut-offs as of now) and weights."""
+    net: Network = nc.network
+    url = str(session.get_bind().url)
+    minute = int(moment.timestamp() // 60)
+    t = _today.get(url)
+    if t is None or t.network is not net or t.minute != minute or t.expires < clock_time.monotonic():
+        by_zone: dict[str, float] = {}
+        offsets = np.array([by_zone.setdefault(tz.key, moment.astimezone(tz).utcoffset().total_seconds() / 60)
+                            for tz in nc.tz])
+        used = routing._orders_today(session, list(net.codes), moment)
+        t = _Today(net, minute, clock_time.monotonic() + get_promise_settings().live_cache_seconds, used, offsets,
+                   routing.current_weights(session))
+        _today[url] = t
+    cap = net.daily_capacity.copy()
+    for code, n in t.used.items():
+        i = net.index.get(code)
+        if i is not None:
+            cap[i] = max(0, cap[i] - n)
+    live = _with_capacity(net, cap)
+    live.same_day_open = same_day_open_now(nc.cutoff_min, t.offsets, moment)
+    return live, t.weights
+
+
+def _subset(net: Network, sel: np.ndarray) -> Network:
+    sub = Network([net.codes[i] for i in sel], net.type_idx[sel], net.lat[sel], net.lon[sel], net.ships[sel],
+                  net.pickup[sel], net.same_day_radius_km[sel], net.same_day_open[sel], net.capacity_left[sel],
+                  net.daily_capacity[sel], net.reliability[sel])
+    return sub
+
+
 def _context(session: Session, body: PromiseRequest) -> _Ctx:
+    """Everything one quote needs. Routing runs over the locations that matter for the cart only: those holding
+    any of its SKUs (nobody else can be chosen), plus the stores that could deliver or hand it over near the
+    customer (for the reasons)."""
     cfg = get_promise_settings()
+    moment = now()
     nc = routing.load_network(session)
     lat, lon, tz = _ship_point(session, body, nc)
     lines = [(ln.sku, ln.quantity) for ln in body.lines]
-    _check_skus(session, {s for s, _ in lines})
+    skus = sorted({s for s, _ in lines})
+    _check_skus(session, set(skus))
     base = nc.network
     dist = haversine_to_many(lat, lon, base.lat_rad, base.lon_rad, base.cos_lat) if len(base) else np.zeros(0)
-    rows = routing.atp_rows(session, sorted({s for s, _ in lines}))
-    near = {base.codes[i] for i in np.flatnonzero(base.pickup & (dist <= cfg.pickup_radius_km))}
-    net = routing._live_network(session, nc, {r[1] for r in rows} | near)
-    weights = routing.current_weights(session)
-    return _Ctx(moment=now(), nc=nc, meta=_meta_for(session, nc), net=net, stock=routing._stock(net, rows),
-                weights=weights, model=CostModel(net, weights), lat=lat, lon=lon, tz=tz, dist=dist, lines=lines,
-                cfg=cfg)
+    stock = _stock(session, base, skus)
+    live, weights = _live(session, nc, moment)
+    keep = (base.pickup & (dist <= cfg.pickup_radius_km)) | ((dist <= base.same_day_radius_km)
+                                                            & (base.same_day_radius_km > 0))
+    for arr in stock.values():
+        keep |= arr > 0
+    sel = np.flatnonzero(keep)
+    meta = _meta_for(session, nc)
+    sub_meta = _Meta(network=base, name=[meta.name[i] for i in sel], address=[meta.address[i] for i in sel],
+                     hours_text=[meta.hours_text[i] for i in sel], hours=[meta.hours[i] for i in sel],
+                     lead_days=meta.lead_days[sel], is_store=meta.is_store[sel])
+    net = _subset(live, sel)
+    return _Ctx(moment=moment, nc=nc, meta=sub_meta, net=net, stock={k: v[sel] for k, v in stock.items()},
+                weights=weights, model=CostModel(net, weights), lat=lat, lon=lon, tz=tz, dist=dist[sel],
+                lines=lines, cfg=cfg, tzs=[nc.tz[i] for i in sel], cutoff=nc.cutoff_min[sel])
 
 
 def _request(ctx: _Ctx, method: str, pickup: str | None = None) -> OrderRequest:
@@ -308,9 +410,9 @@ def _complete(d: Decision) -> bool:
 def _ship_day(ctx: _Ctx, j: int) -> date:
     """The local day location j hands parcels to the carrier: today before its cut-off, else tomorrow; plus its
     lead days; a store only on a day it opens."""
-    local = ctx.moment.astimezone(ctx.nc.tz[j])
+    local = ctx.moment.astimezone(ctx.tzs[j])
     d = local.date()
-    if local.hour * 60 + local.minute + local.second / 60 >= float(ctx.nc.cutoff_min[j]):
+    if local.hour * 60 + local.minute + local.second / 60 >= float(ctx.cutoff[j]):
         d += timedelta(days=1)
     d += timedelta(days=int(ctx.meta.lead_days[j]))
     if ctx.meta.is_store[j]:
@@ -348,7 +450,7 @@ def _shipped_promise(ctx: _Ctx, method: str, d: Decision) -> tuple[datetime | No
 
 def _pickup_promise(ctx: _Ctx, p: int, d: Decision) -> tuple[datetime | None, str | None]:
     cfg = ctx.cfg
-    tz = ctx.nc.tz[p]
+    tz = ctx.tzs[p]
     hours = ctx.meta.hours[p]
     latest = None
     for code in d.packages:
@@ -356,7 +458,7 @@ def _pickup_promise(ctx: _Ctx, p: int, d: Decision) -> tuple[datetime | None, st
         if j == p:
             local = ctx.moment.astimezone(tz)
             start = ctx.moment
-            if local.hour * 60 + local.minute + local.second / 60 >= float(ctx.nc.cutoff_min[p]):
+            if local.hour * 60 + local.minute + local.second / 60 >= float(ctx.cutoff[p]):
                 start = at_local(local.date() + timedelta(days=1), time(0, 0), tz)
         else:
             arrive = add_delivery_days(_ship_day(ctx, j), transit_days(_km(ctx, j, p), cfg.transit_days),
@@ -372,8 +474,13 @@ def _pickup_promise(ctx: _Ctx, p: int, d: Decision) -> tuple[datetime | None, st
 def _reason(ctx: _Ctx, method: str) -> str:
     """Why no plan keeps this method's promise, in plain words (the first blocking cause)."""
     net, w = ctx.net, ctx.weights
-    if not len(net):
+    if not len(ctx.nc.network):
         return "no locations are set up yet"
+    if not len(net):  # nobody holds any of the cart, and no store delivers or hands over near the customer
+        sku, qty = ctx.lines[0]
+        return {"same_day": "no store delivers the same day to this address",
+                "next_day": f"no location within {w.next_day_max_km:.0f} km holds {_sku(sku, qty)}"}.get(
+            method, f"{sku} is out of stock")
     oc = ctx.model.order_costs(_request(ctx, method), ctx.stock)
     has = oc.has_stock
     units = oc.stock_units if oc.stock_units is not None else np.zeros_like(has, dtype=np.int64)
@@ -412,19 +519,31 @@ def _reason(ctx: _Ctx, method: str) -> str:
     return "no plan delivers the whole cart this way"
 
 
+def _kept(ctx: _Ctx, method: str) -> np.ndarray:
+    """Where a shipped method's promise can be kept: the cost model's rules (`CostModel.order_costs(...).kept`,
+    which prices everything else too; tests/promise check the two agree)."""
+    net, w = ctx.net, ctx.weights
+    if method == "same_day":
+        return (ctx.dist <= net.same_day_radius_km) & net.same_day_open & (net.same_day_radius_km > 0)
+    return ctx.dist <= (w.next_day_max_km if method == "next_day" else w.standard_max_km)
+
+
 def _shipped_option(ctx: _Ctx, method: str) -> _Option:
+    """The cheapest plan that keeps the method's promise. Routing proper may prefer a cheaper plan that misses it
+    (paying its penalty); when routing's own choice keeps it, this is the same plan. An order placed with the quote
+    gets exactly this plan."""
+    if not len(ctx.net):
+        return _Option(method, False, reason=_reason(ctx, method))
     req = _request(ctx, method)
-    d = route_order(req, ctx.net, ctx.stock, ctx.weights, model=ctx.model)
-    if not (_complete(d) and d.promise_kept) and len(ctx.net):
-        # Routing may prefer a cheaper plan that misses the promise; the quote offers the best plan that keeps it
-        # (and an order placed with the quote gets exactly that plan).
-        kept = ctx.model.order_costs(req, None).kept
-        if kept.any():
-            strict = ctx.net.with_capacity(np.where(kept, ctx.net.capacity_left, 0))
-            d2 = route_order(req, strict, ctx.stock, ctx.weights)
-            if _complete(d2) and d2.promise_kept:
-                d = d2
-    if not (_complete(d) and d.promise_kept):
+    kept = _kept(ctx, method)
+    d = None
+    if kept.all():
+        d = route_order(req, ctx.net, ctx.stock, ctx.weights, model=ctx.model, max_candidates=CANDIDATES)
+    elif kept.any():
+        sel = np.flatnonzero(kept)
+        d = route_order(req, _subset(ctx.net, sel), {k: v[sel] for k, v in ctx.stock.items()}, ctx.weights,
+                        max_candidates=CANDIDATES)
+    if d is None or not (_complete(d) and d.promise_kept):
         return _Option(method, False, reason=_reason(ctx, method))
     promise, why = _shipped_promise(ctx, method, d)
     if promise is None:
@@ -442,7 +561,7 @@ def _local_ok(ctx: _Ctx, p: int) -> bool:
 
 def _pickup_options(ctx: _Ctx) -> list[_Option]:
     cfg, net = ctx.cfg, ctx.net
-    if not len(net):
+    if not len(ctx.nc.network):
         return [_Option("pickup", False, reason="no locations are set up yet")]
     stores = np.flatnonzero(ctx.meta.is_store & net.pickup & (ctx.dist <= cfg.pickup_radius_km))
     stores = stores[np.argsort(ctx.dist[stores], kind="stable")]
@@ -455,7 +574,13 @@ def _pickup_options(ctx: _Ctx) -> list[_Option]:
     for p in picks + others:
         if len(out) >= cfg.pickup_options:
             break
-        d = route_order(_request(ctx, "pickup", net.codes[p]), net, ctx.stock, ctx.weights, model=ctx.model)
+        req = _request(ctx, "pickup", net.codes[p])
+        if p in local:  # keeps the pickup promise only from its own shelf, as a shipped option keeps its method's
+            one = np.array([p])
+            d = route_order(req, _subset(net, one), {k: v[one] for k, v in ctx.stock.items()}, ctx.weights,
+                            max_candidates=CANDIDATES)
+        else:  # sent from elsewhere: the whole network, as routing would
+            d = route_order(req, net, ctx.stock, ctx.weights, model=ctx.model, max_candidates=CANDIDATES)
         if not _complete(d):
             continue
         promise, _why = _pickup_promise(ctx, p, d)
@@ -525,6 +650,9 @@ def _hold_need(options: list[dict]) -> dict[tuple[str, str], int]:
     return need
 
 
+_INSERT_QUOTE = insert(Quote)
+
+
 def quote(session: Session, body: PromiseRequest, actor: Principal) -> PromiseResponse:
     """Delivery options for a cart; with `hold`, the planned units are reserved until the quote expires."""
     cfg = get_promise_settings()
@@ -556,7 +684,7 @@ def quote(session: Session, body: PromiseRequest, actor: Principal) -> PromiseRe
               ship_to=body.ship_to.model_dump(exclude_none=True),
               lines=[ln.model_dump() for ln in body.lines], options=options, holds=holds, created_at=moment,
               expires_at=moment + timedelta(minutes=cfg.hold_minutes))
-    session.add(q)
+    session.execute(_INSERT_QUOTE, q.model_dump())  # one row, no unit of work: this is the hot path
     if held:
         events.record(session, "quote.held", "quote", q.id, actor=actor.username,
                       data={"holds": holds, "expires_at": q.expires_at.isoformat()})

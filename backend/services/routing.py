@@ -169,17 +169,17 @@ def _decide_and_reserve(session: Session, order: Order, lines: list[OrderLine], 
         _observe(time.perf_counter() - t0, decision)
         taken: list[tuple[str, str, int]] = []
         lost = None
-        for line_key, code, qty in decision.assignments:
-            if reservations.reserve(session, code, by_key[line_key].sku, qty, ref=order.id, actor=actor):
-                taken.append((line_key, code, qty))
+        for line_key, code, units in decision.assignments:
+            if reservations.reserve(session, code, by_key[line_key].sku, units, ref=order.id, actor=actor):
+                taken.append((line_key, code, units))
             else:
                 lost = (by_key[line_key].sku, code)
                 break
         if lost is None:
             break
         # Another order took those units first: give back what this attempt reserved and route again without them.
-        for line_key, code, qty in taken:
-            reservations.unreserve(session, code, by_key[line_key].sku, qty, cause="race", ref=order.id)
+        for line_key, code, units in taken:
+            reservations.unreserve(session, code, by_key[line_key].sku, units, cause="race", ref=order.id)
         rows = [r for r in rows if (r[0], r[1]) != lost]
     else:
         decision = route_order(_request(order, lines, qty), network, {}, weights)  # everything unfilled

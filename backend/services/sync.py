@@ -4,32 +4,31 @@ Pull. Every transaction that changes what a store sees bumps the store's version
 changed task with it, so versions commit in order per store. A pull reads the committed version first and then
 the tasks up to it in (version, id) order: a change that commits later has a higher version and comes next time.
 
-Push. Each action runs in its own transaction, which also stores its id and result (`SyncAction`); a repeated id
-gets the stored result and changes nothing, from any device. A refused action is recorded too (it never blocks the
-outbox); only a temporary failure (database down) is left unrecorded, for the tablet to retry.
+Push. Each action's effects and its id and result (`SyncAction`) commit together; a repeated id gets the stored
+result and changes nothing, from any device. A refused action is recorded too (it never blocks the outbox); only
+a temporary failure (database down) is left unrecorded, for the tablet to retry.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
+from typing import Any
 
-from sqlalchemy import or_
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy import insert, or_
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session, and_, col, select
 
+from backend.clock import now
 from backend.errors import DomainError, Forbidden
 from backend.models import SyncAction, Task, User
 from backend.principal import Principal
 from backend.services import actions, storeversion
-from backend.services.fulfilment import task_payloads
+from backend.services.fulfilment import TASK_COLUMNS, task_payloads
 from backend.services.tasks import Cursor, parse_cursor
 from shared.enums import REJECT_REASON_LABELS, RejectReason, Role, TaskStep
 from shared.sync import (
     Action,
     ActionResult,
-    Change,
-    ProductData,
-    PullResponse,
     PushRequest,
     PushResponse,
     ReasonCodeData,
@@ -40,6 +39,7 @@ log = logging.getLogger("storeline.sync")
 DEFAULT_LIMIT = 200
 MAX_LIMIT = 1000
 _RETRIES = 3
+COMMIT_EVERY = 50
 
 
 class TryLater(DomainError):
@@ -55,10 +55,9 @@ def store_of(p: Principal) -> str:
 
 
 # -------------------------------------------------------------------------------------------------- pull
-def _reason_codes() -> list[Change]:
-    return [Change(entity="reason_code", op="upsert", id=r.value,
-                   data=ReasonCodeData(code=r.value, label=REJECT_REASON_LABELS[r], needs_note=r == RejectReason.other,
-                                       position=i).model_dump())
+def _reason_codes() -> list[dict[str, Any]]:
+    return [_change("reason_code", "upsert", r.value, ReasonCodeData(
+        code=r.value, label=REJECT_REASON_LABELS[r], needs_note=r == RejectReason.other, position=i).model_dump())
             for i, r in enumerate(RejectReason)]
 
 
@@ -76,14 +75,14 @@ def _ref_hash(users: list[User]) -> str:
     return h.hexdigest()[:10]
 
 
-def _user_changes(users: list[User]) -> list[Change]:
-    return [Change(entity="user", op="upsert", id=u.username,
-                   data=UserData(username=u.username, role=u.role, name=u.name).model_dump()) if u.active
-            else Change(entity="user", op="delete", id=u.username) for u in users]
+def _user_changes(users: list[User]) -> list[dict[str, Any]]:
+    return [_change("user", "upsert", u.username, UserData(username=u.username, role=u.role, name=u.name).model_dump())
+            if u.active else _change("user", "delete", u.username, {}) for u in users]
 
 
-def pull(session: Session, p: Principal, raw_cursor: str | None, limit: int = DEFAULT_LIMIT) -> PullResponse:
-    """Everything the caller's store needs that changed after `raw_cursor`, one page of at most `limit` tasks.
+def pull(session: Session, p: Principal, raw_cursor: str | None, limit: int = DEFAULT_LIMIT) -> dict[str, Any]:
+    """Everything the caller's store needs that changed after `raw_cursor`, one page of at most `limit` tasks,
+    as the JSON of `shared.sync.PullResponse` (plain dicts: a page of 200 tasks is built without model objects).
 
     No cursor: a full snapshot of the live tasks plus reference data. A cursor that cannot be used (unreadable,
     another store's, ahead of the server): the same snapshot, flagged `reset` so the tablet drops its copy."""
@@ -97,33 +96,29 @@ def pull(session: Session, p: Principal, raw_cursor: str | None, limit: int = DE
     if cur is None or cur.store != store or cur.version > current or (cur.upper or 0) > current:
         reset = bool(raw_cursor)
         cur = Cursor(store=store, version=-1, upper=current)
-    changes: list[Change] = []
+    changes: list[dict[str, Any]] = []
     if cur.ref != ref:
         changes += _reason_codes() + _user_changes(users)
     snapshot = cur.upper is not None
     upper = cur.upper if snapshot else current
-    q = select(Task).where(Task.location == store, col(Task.version) <= upper)
+    q = select(*TASK_COLUMNS).where(Task.location == store, col(Task.version) <= upper)
     if cur.task_id:
         q = q.where(or_(col(Task.version) > cur.version, and_(Task.version == cur.version, col(Task.id) > cur.task_id)))
     else:
         q = q.where(col(Task.version) > cur.version)
     if snapshot:
         q = q.where(Task.deleted == False, Task.step != TaskStep.done.value)  # noqa: E712
-    page = list(session.exec(q.order_by(Task.version, Task.id).limit(limit + 1)))
+    page = list(session.execute(q.order_by(Task.version, Task.id).limit(limit + 1)))
     more = len(page) > limit
     page = page[:limit]
-    live = [t for t in page if not t.deleted]
-    datas, products, barcodes = task_payloads(session, live)
-    for sku in sorted(products):
-        pr = products[sku]
-        changes.append(Change(entity="product", op="upsert", id=sku, data=ProductData(
-            sku=sku, name=pr.name, barcodes=barcodes.get(sku, []), weight_kg=pr.weight_kg).model_dump()))
-    by_id = {d.id: d for d in datas}
+    datas, products = task_payloads(session, [t for t in page if not t.deleted])
+    changes += [_change("product", "upsert", sku, products[sku]) for sku in sorted(products)]
+    by_id = {d["id"]: d for d in datas}
     for t in page:
         if t.deleted:
-            changes.append(Change(entity="task", op="delete", id=t.id, data={"outcome": t.outcome}))
+            changes.append(_change("task", "delete", t.id, {"outcome": t.outcome}))
         else:
-            changes.append(Change(entity="task", op="upsert", id=t.id, data=by_id[t.id].model_dump(mode="json")))
+            changes.append(_change("task", "upsert", t.id, by_id[t.id]))
     if more:
         last = page[-1]
         nxt = Cursor(store=store, version=last.version, task_id=last.id, upper=cur.upper, ref=ref)
@@ -131,7 +126,11 @@ def pull(session: Session, p: Principal, raw_cursor: str | None, limit: int = DE
     else:
         nxt = Cursor(store=store, version=upper, ref=ref)
         has_more = snapshot and current > upper  # changes made while the snapshot was paged
-    return PullResponse(cursor=nxt.encode(), has_more=has_more, changes=changes, reset=reset)
+    return {"cursor": nxt.encode(), "has_more": has_more, "changes": changes, "reset": reset}
+
+
+def _change(entity: str, op: str, key: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {"entity": entity, "op": op, "id": key, "data": data}
 
 
 def current_cursor(session: Session, store: str) -> str:
@@ -140,87 +139,108 @@ def current_cursor(session: Session, store: str) -> str:
 
 # -------------------------------------------------------------------------------------------------- push
 def push(session: Session, p: Principal, body: PushRequest) -> PushResponse:
-    """Apply the actions in order, each once; results in request order. A temporary failure stops the batch:
-    the results so far are returned (the tablet sends the rest again), or 503 when there are none."""
+    """Apply the actions in order, each exactly once; results in request order.
+
+    Each action runs in its own savepoint with its `SyncAction` row: a refused action rolls back alone and is
+    recorded as refused; the others go on. Actions are committed in groups of COMMIT_EVERY (one commit per action
+    would cost a disk flush each on PostgreSQL), so a crash loses at most an uncommitted group, whole, and never
+    half an action: the tablet sends it again and gets the same results. A temporary failure (database down)
+    stops the batch: the results committed so far are returned, or 503 when there are none."""
     store = store_of(p)
     results: list[ActionResult] = []
-    for a in body.actions:
-        try:
-            results.append(_push_one(session, p, body.device_id, a))
-        except (OperationalError, DBAPIError, actions.Unavailable) as e:
-            session.rollback()
-            log.warning("push stopped at action %s: %s", a.id, e)
+    todo = list(body.actions)
+    while todo:
+        group, todo = todo[:COMMIT_EVERY], todo[COMMIT_EVERY:]
+        done, stop = _push_group(session, p, body.device_id, group)
+        results += done
+        if stop is not None:
             if not results:
-                if isinstance(e, actions.Unavailable):
-                    raise TryLater("try_later", str(e), {"action_id": a.id}) from e
-                raise
+                if isinstance(stop, actions.Unavailable):
+                    raise TryLater("try_later", str(stop), {"action_id": group[0].id}) from stop
+                raise stop
+            log.warning("push stopped after %d of %d actions: %s", len(results), len(body.actions), stop)
             break
     return PushResponse(results=results, cursor=current_cursor(session, store))
 
 
-def _stored(session: Session, action_id: str) -> ActionResult | None:
-    row = session.get(SyncAction, action_id, populate_existing=True)
-    if row is None:
-        return None
-    return ActionResult(id=row.id, status=row.status, code=row.code, message=row.message)
-
-
-def _record(p: Principal, device_id: str, a: Action, status: str, code: str | None, message: str | None
-            ) -> SyncAction:
-    return SyncAction(id=a.id, device_id=device_id, username=p.username, location=p.store, type=a.type.value,
-                      task_id=a.task_id, status=status, code=code, message=(message or "")[:300] or None,
-                      payload=a.model_dump(mode="json", exclude_none=True), device_at=a.at)
-
-
-def _retryable(e: DBAPIError) -> bool:
-    """A deadlock or serialisation failure between two writers: run the action again."""
-    code = getattr(getattr(e, "orig", None), "sqlstate", None) or getattr(getattr(e, "orig", None), "pgcode", None)
-    return code in ("40P01", "40001")
-
-
-def _push_one(session: Session, p: Principal, device_id: str, a: Action) -> ActionResult:
-    session.expire_all()  # objects from the previous action may be stale
-    found = _stored(session, a.id)
-    if found is not None:
-        return found
+def _push_group(session: Session, p: Principal, device_id: str, group: list[Action]
+                ) -> tuple[list[ActionResult], Exception | None]:
+    """Apply and commit one group. Returns its results and, when a temporary failure cut it short, the failure
+    (the results then cover the actions committed before it)."""
     for attempt in range(_RETRIES):
+        out: list[ActionResult] = []
         try:
-            rec = _record(p, device_id, a, "applied", None, None)
-            session.add(rec)
-            session.flush()  # a twin of this id in flight elsewhere waits here, then fails on the primary key
-            msg = actions.apply(session, p, a)
-            rec.message = msg[:300]
-            session.add(rec)
+            # The store's lock, held to commit: its tablets' actions run one at a time, each on fresh rows.
+            actions.hold_store(session, p.store or "")
+            known = _stored(session, [a.id for a in group])
+            actions.prefetch(session, [a.task_id for a in group if a.task_id and a.id not in known])
+            for a in group:
+                try:
+                    out.append(_push_one(session, p, device_id, a, known))
+                except actions.Unavailable as e:
+                    session.commit()  # the actions before it stand
+                    return out, e
             session.commit()
-            return ActionResult(id=a.id, status="applied", message=msg)
-        except IntegrityError:
-            session.rollback()
-            found = _stored(session, a.id)
-            if found is not None:
-                return found
-            raise
-        except actions.ActionRejected as e:
-            session.rollback()
-            return _reject(session, p, device_id, a, e.code, e.message)
-        except DomainError as e:
-            session.rollback()
-            return _reject(session, p, device_id, a, e.code, e.message)
+            return out, None
         except DBAPIError as e:
             session.rollback()
             if _retryable(e) and attempt < _RETRIES - 1:
-                continue
-            raise
+                continue  # a deadlock with another writer: the whole group again
+            return [], e
     raise AssertionError("unreachable")
 
 
-def _reject(session: Session, p: Principal, device_id: str, a: Action, code: str, message: str) -> ActionResult:
+def _result(row: SyncAction) -> ActionResult:
+    return ActionResult(id=row.id, status=row.status, code=row.code, message=row.message)
+
+
+def _stored(session: Session, ids: list[str]) -> dict[str, ActionResult]:
+    rows = session.exec(select(SyncAction).where(col(SyncAction.id).in_(sorted(set(ids))))
+                        .execution_options(populate_existing=True))
+    return {r.id: _result(r) for r in rows}
+
+
+_INSERT_ACTION = insert(SyncAction.__table__)  # type: ignore[arg-type]
+
+
+def _record(session: Session, p: Principal, device_id: str, a: Action, status: str, code: str | None,
+            message: str | None) -> None:
+    """Store the action's id and result (a plain INSERT: it runs once per action, in its savepoint)."""
+    session.execute(_INSERT_ACTION, {
+        "id": a.id, "device_id": device_id, "username": p.username, "location": p.store, "type": a.type.value,
+        "task_id": a.task_id, "status": status, "code": code, "message": (message or "")[:300] or None,
+        "payload": a.model_dump(mode="json", exclude_none=True), "device_at": a.at, "applied_at": now()})
+
+
+def _retryable(e: DBAPIError) -> bool:
+    """A deadlock or serialisation failure between two writers: run the group again."""
+    orig = getattr(e, "orig", None)
+    return (getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)) in ("40P01", "40001")
+
+
+def _push_one(session: Session, p: Principal, device_id: str, a: Action, known: dict[str, ActionResult]
+              ) -> ActionResult:
+    if a.id in known:
+        return known[a.id]
+    sp = session.begin_nested()
     try:
-        session.add(_record(p, device_id, a, "rejected", code, message))
-        session.commit()
+        msg = actions.apply(session, p, a)
+        res = ActionResult(id=a.id, status="applied", message=msg)
+        # A twin of this id committed meanwhile by another process fails here, on the primary key.
+        _record(session, p, device_id, a, "applied", None, msg)
+        sp.commit()
     except IntegrityError:
-        session.rollback()
-        found = _stored(session, a.id)
-        if found is not None:
-            return found
+        sp.rollback()
+        found = _stored(session, [a.id]).get(a.id)  # the twin's result is this action's result
+        if found is None:
+            raise
+        res = found
+    except (actions.ActionRejected, DomainError) as e:
+        sp.rollback()
+        _record(session, p, device_id, a, "rejected", e.code, e.message)  # type: ignore[union-attr]
+        res = ActionResult(id=a.id, status="rejected", code=e.code, message=e.message)  # type: ignore[union-attr]
+    except BaseException:
+        sp.rollback()
         raise
-    return ActionResult(id=a.id, status="rejected", code=code, message=message)
+    known[a.id] = res
+    return res

@@ -43,6 +43,7 @@ MAX_ATTEMPTS = 12
 LEASE_S = 60.0
 TIMEOUT_S = 5.0
 BATCH = 100
+RUN_BUDGET_S = 20.0  # one run starts no new attempt after this long (slow receivers must not hog the job)
 UNDELIVERED = ("pending", "failed")
 USER_AGENT = "Storeline-Webhooks/1"
 
@@ -57,7 +58,8 @@ def _active(session: Session) -> dict[str, frozenset[str]]:
     hit = _cache.get(key)
     if hit is not None and time.monotonic() - hit[0] < CACHE_TTL_S:
         return hit[1]
-    rows = session.exec(select(Webhook.id, Webhook.kinds).where(Webhook.active == True)).all()  # noqa: E712
+    with session.no_autoflush:  # a read of the webhook table: no reason to flush the caller's work here
+        rows = session.exec(select(Webhook.id, Webhook.kinds).where(Webhook.active == True)).all()  # noqa: E712
     value = {r[0]: frozenset(r[1] or []) for r in rows}
     with _cache_lock:
         _cache[key] = (time.monotonic(), value)
@@ -124,8 +126,11 @@ def deliver_due(session: Session, client: httpx.Client | None = None, limit: int
     client = client or httpx.Client(timeout=TIMEOUT_S, headers={"User-Agent": USER_AGENT})
     ok = 0
     blocked: set[tuple[str, str]] = set()
+    started = time.monotonic()
     try:
         for delivery_id in due:
+            if time.monotonic() - started > RUN_BUDGET_S:
+                break
             ok += _attempt(session, client, delivery_id, blocked)
     finally:
         if own:

@@ -69,14 +69,21 @@ def field(label: str, identifier: str, *, on_submit: Handler | None = None, pass
     return sem, tf
 
 
-async def focus(control: ft.Control) -> bool:
-    """Focus a field. One request only: a second one on a slow device would re-select the text a scanner is
-    typing. Fields that appear with a new step also set ``autofocus`` so Flutter focuses them when mounted."""
-    try:
-        await control._invoke_method("focus", timeout=10)
-        return True
-    except Exception:  # noqa: BLE001 - removed by a re-render meanwhile
-        return False
+async def focus(control: ft.Control, attempts: int = 4) -> bool:
+    """Focus a field. Retried only when Flutter had no listener for the request yet (a field mounted by the
+    same update), never after a request that may have landed: a second focus would select the text a scanner
+    is typing. The fields also set ``autofocus``, so Flutter focuses them when they are mounted."""
+    import asyncio
+
+    for _ in range(attempts):
+        try:
+            await control._invoke_method("focus", timeout=3)
+            return True
+        except Exception as e:  # noqa: BLE001
+            if "listener" not in str(e) and "not registered" not in str(e):
+                return False
+            await asyncio.sleep(0.1)
+    return False
 
 
 def text(value: str, size: int = FONT, *, weight: ft.FontWeight | None = None, color: str | None = None,

@@ -33,7 +33,7 @@ class CountScreen(Screen):
     def build(self) -> ft.Control:
         self.product: dict | None = None
         self.scan_box, self.scan = field("Scan product", "count-scan", on_submit=self._scan,
-                                         hint="Scan a barcode or type a SKU")
+                                         hint="Scan a barcode or type a SKU", autofocus=True)
         self.qty_box, self.qty = field("Counted quantity", "count-qty", keyboard=ft.KeyboardType.NUMBER,
                                        on_submit=self._save, width=240)
         self.product_text = text("No product scanned yet.", 22, weight=ft.FontWeight.BOLD)

@@ -50,7 +50,8 @@ class QueueScreen(Screen):
         self.title = f"Queue · {s.store}" if s and s.store else "Queue"
         self.app.set_title(self.title)
         self.search_box, self.search = field("Order number or scan", "queue-search", on_submit=self._search,
-                                             expand=True)
+                                             expand=True, autofocus=True)
+        self.search.on_blur = self._search_blurred
         self.search_msg = text("", FONT - 2, color=BAD)
         self.tabs = ft.Row(spacing=8, scroll=ft.ScrollMode.AUTO)
         self.attention = ft.Column(spacing=10)
@@ -159,6 +160,13 @@ class QueueScreen(Screen):
             self._render()
             self.page.update()
         return click
+
+    async def _search_blurred(self, e: Any = None) -> None:
+        import asyncio
+
+        await asyncio.sleep(0.25)
+        if self.app.screen is self and self.state.session is not None:
+            await focus(self.search)
 
     async def _search(self, e: Any = None) -> None:
         from store_app.views.task import TaskScreen

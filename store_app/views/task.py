@@ -47,7 +47,9 @@ class TaskScreen(Screen):
         self.title = f"Order {self.number}"
         self.step = None
         # controls that survive re-renders (so the focus and typed text survive a sync in the background)
-        self.scan_box, self.scan = field("Scan item", "scan", on_submit=self._scan, hint="Scan or type a barcode")
+        self.scan_box, self.scan = field("Scan item", "scan", on_submit=self._scan, hint="Scan or type a barcode",
+                                        autofocus=True)
+        self.scan.on_blur = self._scan_blurred  # the scanner must always type into this field
         self.scan_msg = text("", FONT, weight=ft.FontWeight.W_600)
         self.header = ft.Column(spacing=6)
         self.main = ft.Column(spacing=12, horizontal_alignment=ft.CrossAxisAlignment.STRETCH)
@@ -183,6 +185,14 @@ class TaskScreen(Screen):
         box = ft.Container(ft.Row([info] + buttons, vertical_alignment=ft.CrossAxisAlignment.CENTER, spacing=10),
                            bgcolor="#FFFFFF" if not done else "#EEF5EF", padding=16, border_radius=14)
         return hook(f"line-{lid}", box)
+
+    async def _scan_blurred(self, e: Any = None) -> None:
+        """Take the focus back unless the associate moved on (another screen, a dialog, the next step)."""
+        import asyncio
+
+        await asyncio.sleep(0.25)
+        if self.app.screen is self and self.dialog is None and self.step == "pick":
+            await focus(self.scan)
 
     async def _scan(self, e: Any = None) -> None:
         code = (self.scan.value or "").strip()

@@ -11,7 +11,9 @@ restart it (the offline test). Which backend:
 
 from __future__ import annotations
 
+import copy
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -120,21 +122,47 @@ def bundle() -> Path:
     return build()
 
 
+@pytest.fixture(scope="session")
+def template(bundle: Path, tmp_path_factory):
+    """Real backend: one database seeded (demo + the test store and its released orders), copied per test."""
+    if backend_mode() != "real":
+        yield None
+        return
+    work = tmp_path_factory.mktemp("template")
+    srv = Server("real", work, bundle)
+    subprocess.run([sys.executable, "-c", "import sys; from backend.cli import main; sys.exit(main())", "seed",
+                    "demo", "--stores", "3", "--skus", "40"], cwd=ROOT, env=srv.env, check=True,
+                   stdout=srv.log, stderr=srv.log, timeout=600)
+    srv.start()
+    try:
+        scenario = RealScenario(srv)
+    finally:
+        srv.close()
+    import sqlite3
+
+    con = sqlite3.connect(work / "storeline.db")  # fold the WAL into the file before copying it
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    yield work / "storeline.db", scenario
+
+
 @pytest.fixture
-def server(bundle: Path, tmp_path: Path):
+def server(bundle: Path, tmp_path: Path, template):
     srv = Server(backend_mode(), tmp_path, bundle)
-    if srv.mode == "real":
-        subprocess.run([sys.executable, "-c", "import sys; from backend.cli import main; sys.exit(main())", "seed",
-                        "demo", "--stores", "3", "--skus", "40"], cwd=ROOT, env=srv.env, check=True,
-                       stdout=srv.log, stderr=srv.log, timeout=300)
+    if template is not None:
+        shutil.copyfile(template[0], tmp_path / "storeline.db")
     srv.start()
     yield srv
     srv.close()
 
 
 @pytest.fixture
-def scenario(server: Server) -> Scenario:
-    return FakeScenario(server) if server.mode == "fake" else RealScenario(server)
+def scenario(server: Server, template) -> Scenario:
+    if server.mode == "fake":
+        return FakeScenario(server)
+    scenario = copy.copy(template[1])  # same data, this test's copy of the database
+    scenario.server = server
+    return scenario
 
 
 @pytest.fixture(scope="session")

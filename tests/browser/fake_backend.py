@@ -21,7 +21,7 @@ from fastapi import Depends, FastAPI, Form, Header, HTTPException
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.staticfiles import StaticFiles
 
-USERS = {"s101-ana": ("1234", "associate", "Ana"), "s101-bob": ("5678", "associate", "Bob"),
+USERS = {"s101-ana": ("1234", "associate", "Ana"), "s101-ben": ("5678", "associate", "Ben"),
          "s101-mia": ("9999", "manager", "Mia")}
 PRODUCTS = [("SKU-00042", "Trail runner 42", ["0012345678905"]), ("SKU-00007", "Rain jacket M", ["4006381333931"]),
             ("SKU-00100", "Water bottle", ["5012345678900"]), ("SKU-00200", "Wool socks", ["7612345678906"])]

@@ -25,14 +25,18 @@ from tests.browser.conftest import CHROMIUM, Server, backend_mode
 from tests.browser.helpers import EARLY_SEMANTICS, field, login, open_order, wait_ready
 
 TAP_PROBE = """([id, pattern]) => new Promise((resolve) => {
-  const start = performance.now();
+  // from the scanner's Enter (keydown, captured before Flutter sees it) to the changed text in the page
+  let start = null;
   const rx = new RegExp(pattern);
-  const node = () => document.querySelector(`[flt-semantics-identifier="${id}"]`);
-  const read = () => { const n = node(); return n ? (n.getAttribute('aria-label') || '') + ' ' + n.textContent : ''; };
+  const read = () => { const n = document.querySelector(`[flt-semantics-identifier="${id}"]`);
+    return n ? (n.getAttribute('aria-label') || '') + ' ' + n.textContent : ''; };
+  const onKey = (e) => { if (e.key === 'Enter') start = performance.now(); };
+  document.addEventListener('keydown', onKey, {capture: true});
   const obs = new MutationObserver(() => {
-    if (rx.test(read())) { obs.disconnect(); resolve(performance.now() - start); } });
+    if (start !== null && rx.test(read())) {
+      obs.disconnect(); document.removeEventListener('keydown', onKey, {capture: true});
+      resolve(performance.now() - start); } });
   obs.observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
-  window.__tapStart = start;
 })"""
 
 

@@ -46,6 +46,10 @@ class Scenario:
         """The server's view of the order's store task: step and per-line picked/rejected."""
         raise NotImplementedError
 
+    def outcome(self, number: str) -> dict:
+        """After the order left the queue: {"step", "lines": [{"picked", "rejected"}]} at the test store."""
+        return self.task(number)
+
     def applied_counts(self) -> dict[str, int] | None:
         """How many times the server applied each action id (None when the backend cannot tell)."""
         return None
@@ -219,6 +223,20 @@ class RealScenario(Scenario):
                             (number,))
             found = {"step": rows[0][0] if rows else "done", "lines": []}
         return found
+
+    def outcome(self, number: str) -> dict:
+        """From the order (integrator API): units at the test store by allocation state, per line."""
+        r = httpx.get(f"{self.server.url}/api/v1/orders/{self.order_ids[number]}", headers=self.KEY, timeout=30)
+        r.raise_for_status()
+        order = r.json()
+        lines = []
+        for ln in order["lines"]:
+            here = [a for a in ln.get("allocations", []) if a["location"] == self.STORE]
+            lines.append({"picked": sum(a["quantity"] for a in here if a["state"] in ("picked", "packed", "fulfilled")),
+                          "rejected": sum(a["quantity"] for a in here if a["state"] == "rejected")})
+        rows = self._db("SELECT t.step FROM task t JOIN orders o ON o.id = t.order_id WHERE o.external_id = ? AND "
+                        "t.location = ?", (number, self.STORE))
+        return {"step": rows[0][0] if rows else None, "status": order["status"], "lines": lines}
 
     def applied_counts(self) -> dict[str, int]:
         return {i: 1 for (i,) in self._db("SELECT id FROM syncaction WHERE status = 'applied' AND type != 'claim'")}

@@ -57,7 +57,7 @@ def test_pick_pack_and_hand_to_carrier(app, scenario):
     expect(button(app, "tab-pick")).to_be_visible()
     expect(hook(app, f"task-{order.number}")).to_have_count(0)
     expect_text(app, "sync-banner", r"Online · all work sent", timeout=30_000)
-    task = scenario.task(order.number)
+    task = scenario.outcome(order.number)
     assert task["step"] == "done"
     assert [ln["picked"] for ln in task["lines"]] == [ln.quantity for ln in order.lines]
     counts = scenario.applied_counts()
@@ -83,7 +83,7 @@ def test_reject_line_leaves_queue(app, scenario):
     expect(button(app, "tab-pick")).to_be_visible()
     expect(hook(app, f"task-{order.number}")).to_have_count(0)
     expect_text(app, "sync-banner", r"all work sent", timeout=30_000)
-    task = scenario.task(order.number)
+    task = scenario.outcome(order.number)
     assert task["lines"][0]["rejected"] == order.lines[0].quantity
 
 
@@ -107,4 +107,4 @@ def test_pickup_handover_checks_the_code(app, scenario):
     expect(button(app, "tab-pickup")).to_be_visible()
     expect(button(app, "tab-pickup")).to_have_text(re.compile(r"Pickups waiting \(0\)"))
     expect_text(app, "sync-banner", r"all work sent", timeout=30_000)
-    assert scenario.task(order.number)["step"] == "done"
+    assert scenario.outcome(order.number)["step"] == "done"

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlmodel import select
 
+from shared.sync import PullResponse, TaskData
 from tests import retailer
 from tests.conftest import login
 
@@ -130,6 +131,10 @@ class Tablet:
             r = self.client.get("/api/v1/sync/pull", params=params, headers=self.headers)
             assert r.status_code == 200, r.text
             page = r.json()
+            PullResponse.model_validate(page)  # the contract's shape, field for field
+            for ch in page["changes"]:
+                if ch["entity"] == "task" and ch["op"] == "upsert":
+                    TaskData.model_validate(ch["data"])
             if page.get("reset"):
                 self.tasks.clear()
             for ch in page["changes"]:

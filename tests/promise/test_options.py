@@ -155,3 +155,41 @@ def test_same_day_promise_keeps_a_lead_time_and_store_hours_count(client, hq, in
     monday = saturday.date() + timedelta(days=2)
     assert datetime.fromisoformat(s1["promise_by"]).astimezone(NY) == datetime(
         monday.year, monday.month, monday.day, 11, tzinfo=NY), "closes at 21:00, closed on Sunday: Monday 11:00"
+
+
+def test_a_store_with_no_capacity_left_today_is_not_promised(client, hq, integration, monkeypatch):
+    monkeypatch.setenv("STORELINE_PROMISE_LIVE_CACHE_SECONDS", "0")  # read by the first quote (caches are fresh)
+    retailer.load(client, hq, integration)
+    s1 = dict(retailer.LOCATIONS[0], daily_capacity=1)
+    assert client.put("/api/v1/locations", json={"locations": [s1]}, headers=integration).status_code == 200
+    before = ask(client, integration, [("SKU-2", 1)])  # only S1 (among stores) holds SKU-2
+    assert option(before, "same_day")["plan"][0]["location"] == "S1"
+    assert option(before, "pickup", "S1")["plan"][0]["location"] == "S1"
+    r = client.post("/api/v1/orders", json=retailer.order("CAP-1", "same_day", lines=[("1", "SKU-2", 1)]),
+                    headers=integration)
+    assert [a["location"] for a in r.json()["lines"][0]["allocations"]] == ["S1"]  # S1's one order today
+
+    after = ask(client, integration, [("SKU-2", 1)])
+    same = option(after, "same_day")
+    assert same["available"] is False and same["reason"] == "the locations holding SKU-2 are fully booked today"
+    s1_pickup = option(after, "pickup", "S1")
+    assert s1_pickup["plan"][0]["location"] == "W1", "sent from the warehouse instead"
+    assert datetime.fromisoformat(s1_pickup["promise_by"]) > datetime.fromisoformat(
+        option(before, "pickup", "S1")["promise_by"])
+
+
+def test_kept_rules_agree_with_the_cost_model(client, hq, integration):
+    """The quote finds where a method's promise can be kept without pricing everything; same rules as routing."""
+    from backend.db import session_scope
+    from backend.services import promise
+    from shared.promise import PromiseRequest
+
+    retailer.load(client, hq, integration)
+    for zip_code in ("12207", "12345", "17101", "10001", "99501"):
+        body = PromiseRequest(channel="web", ship_to={"zip": zip_code},
+                              lines=[{"sku": "SKU-1", "quantity": 1}, {"sku": "SKU-3", "quantity": 2}])
+        with session_scope() as s:
+            ctx = promise._context(s, body)
+        for method in promise.SHIPPED:
+            expected = ctx.model.order_costs(promise._request(ctx, method), None).kept
+            assert (promise._kept(ctx, method) == expected).all(), (zip_code, method)

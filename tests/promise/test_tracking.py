@@ -40,7 +40,7 @@ def test_shipped_order_lists_its_packages_with_carrier_and_tracking(client, hq, 
     ana.applied(act("handover_carrier", tid, carrier="UPS", tracking=["1Z999AA10123456784", "1Z999AA10123456785"]))
     url = client.get(f"/api/v1/orders/{oid}", headers=integration).json()["tracking_url"]
     html = client.get(_path(url)).text
-    assert "On its way" in html and "UPS" in html
+    assert "On its way" in html and "UPS" in html and "Arrives by" in html
     assert "1Z999AA10123456784" in html and "1Z999AA10123456785" in html and "Package 2" in html
 
 

@@ -14,13 +14,14 @@ import os
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from tests import retailer
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "10"))
 CHECKS = [not_a_server_error, response_schema_conformance]
 
 
@@ -32,7 +33,10 @@ def fuzz(app, headers: dict[str, str], examples: int = EXAMPLES) -> dict[str, st
     for result in schema.get_all_operations():
         op = result.ok()
         operations += 1
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+        modes = [GenerationMode.POSITIVE]
+        if op.path_parameters or op.query or op.headers or op.body:  # something to get wrong
+            modes.append(GenerationMode.NEGATIVE)
+        for mode in modes:
 
             @given(case=op.as_strategy(generation_mode=mode))
             @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
@@ -42,6 +46,8 @@ def fuzz(app, headers: dict[str, str], examples: int = EXAMPLES) -> dict[str, st
 
             try:
                 run()
+            except Unsatisfiable:
+                continue  # e.g. only optional headers to negate: nothing invalid can be sent
             except Exception as e:  # noqa: BLE001 - collect every operation's failure, then report them all
                 failures[f"{op.method.upper()} {op.path} ({mode.value})"] = str(e)[:3000]
     assert operations >= 10, "the OpenAPI document lost its operations"
@@ -60,7 +66,9 @@ def test_fuzz_as_hq(app, client, hq, integration):
 
 
 @pytest.mark.slow
-def test_fuzz_as_integration(app, client, hq, integration):
+def test_fuzz_as_integration(app, client, hq, integration, db_url):
+    if not db_url.startswith("sqlite"):
+        pytest.skip("bounded run: the integration key is fuzzed on SQLite; the HQ run covers PostgreSQL")
     retailer.load(client, hq, integration)
     failures = fuzz(app, integration)
     assert not failures, _report(failures)

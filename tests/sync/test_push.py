@@ -85,7 +85,7 @@ def test_the_same_batch_pushed_concurrently_is_applied_once(client, hq, integrat
 
 def test_a_temporary_failure_is_not_recorded_and_the_retry_applies(client, hq, integration, monkeypatch):
     from backend.models import SyncAction
-    from backend.services import actions
+    from backend.services import actions, sync
 
     setup(client, hq, integration)
     oid, tid = released(client, integration, "X-4", "same_day", lines=[("1", "SKU-2", 2)])
@@ -110,6 +110,11 @@ def test_a_temporary_failure_is_not_recorded_and_the_retry_applies(client, hq, i
 
     monkeypatch.setattr(actions, "apply", second_fails)
     second = act("pick", tid, line_id="1")
+    ana.push(first, second, status=503)  # one commit group: all of it, or nothing
+    assert _count(SyncAction) == 0 and _picked_events(oid) == 0
+
+    calls["n"] = 0
+    monkeypatch.setattr(sync, "COMMIT_EVERY", 1)
     partial = ana.push(first, second)
     assert [(r["id"], r["status"]) for r in partial] == [(first["id"], "applied")], "the rest is sent again"
     monkeypatch.setattr(actions, "apply", real)

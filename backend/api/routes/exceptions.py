@@ -1,7 +1,7 @@
 """The exceptions queue: list, acknowledge, resolve. HQ sees all; a manager their store's."""
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, get_args
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
@@ -24,7 +24,7 @@ def list_exceptions(
     session: SessionDep, p: Reader,
     status: Annotated[str | None, Query(pattern="^(open|acknowledged|resolved|active|all)$",
                                         description="default: open and acknowledged")] = None,
-    kind: ExceptionKind | None = None,
+    kind: Annotated[str | None, Query(max_length=30, description="e.g. " + ", ".join(get_args(ExceptionKind)))] = None,
     location: str | None = None,
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,

@@ -9,9 +9,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from backend.api.deps import CurrentPrincipal, SessionDep, principal_from_token
+from backend.config import get_settings
 from backend.db import session_scope
 from backend.errors import Unauthorized
 from backend.services import storeversion, sync
@@ -26,8 +27,8 @@ ERRORS = {401: {"model": Problem}, 403: {"model": Problem}}
 @router.get("/sync/pull", response_model=PullResponse, responses=ERRORS,
             summary="Changes for the caller's store since the cursor (no cursor: a full snapshot)")
 def pull(session: SessionDep, p: CurrentPrincipal, cursor: str | None = None,
-         limit: Annotated[int, Query(ge=1, le=sync.MAX_LIMIT)] = sync.DEFAULT_LIMIT) -> PullResponse:
-    return sync.pull(session, p, cursor, limit)
+         limit: Annotated[int, Query(ge=1, le=sync.MAX_LIMIT)] = sync.DEFAULT_LIMIT) -> JSONResponse:
+    return JSONResponse(sync.pull(session, p, cursor, limit))  # already the PullResponse shape
 
 
 @router.post("/sync/push", response_model=PushResponse, responses={**ERRORS, 503: {"model": Problem}},
@@ -42,17 +43,18 @@ class _Versions:
 
     def __init__(self, ttl: float = 0.4):
         self.ttl = ttl
-        self._seen: dict[str, tuple[float, int]] = {}
+        self._seen: dict[tuple[str, str], tuple[float, int]] = {}
 
     def _read(self, store: str) -> int:
         with session_scope() as s:
             return storeversion.current(s, store)
 
     async def get(self, store: str) -> int:
-        at, v = self._seen.get(store, (0.0, -1))
+        key = (get_settings().db_url(), store)
+        at, v = self._seen.get(key, (0.0, -1))
         if time.monotonic() - at > self.ttl:
             v = await run_in_threadpool(self._read, store)
-            self._seen[store] = (time.monotonic(), v)
+            self._seen[key] = (time.monotonic(), v)
         return v
 
 

@@ -140,7 +140,7 @@ def _render(v: TrackingView) -> str:
     if v.pickup and v.pickup.ready and v.pickup.code:
         parts.append(f'<div class="card"><h2>Your pickup code</h2><div class="code">{e(v.pickup.code)}</div>'
                      '<div class="muted">Show this code at the counter to collect your order.</div></div>')
-    if v.promise_by and v.status not in ("shipped", "collected", "cancelled"):
+    if v.promise_by and v.status not in ("ready", "collected", "cancelled"):
         label = "Ready for pickup by" if v.delivery_method == "pickup" else "Arrives by"
         parts.append(f'<div class="card"><h2>{label}</h2><div class="big">{e(_when(v, v.promise_by))}</div></div>')
     if v.pickup:

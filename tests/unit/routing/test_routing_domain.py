@@ -54,29 +54,29 @@ def reserve(stock, net, order, assignments):
 # ----------------------------------------------------------------------------------------------------------------------
 def test_motivating_case_batch_gives_the_store_to_the_same_day_order():
     net = two_node_network()
-    stock = {"SKU-Y": np.array([2, 500])}
-    std = OrderRequest("STD-1", "standard", [("1", "SKU-Y", 2)], lat=42.67, lon=-73.78)
-    sd = OrderRequest("SD-1", "same_day", [("1", "SKU-Y", 2)], lat=42.64, lon=-73.74)
+    stock = {"SKU-Y": np.array([1, 500])}  # the store holds the last unit
+    std = OrderRequest("STD-1", "standard", [("1", "SKU-Y", 1)], lat=42.67, lon=-73.78)
+    sd = OrderRequest("SD-1", "same_day", [("1", "SKU-Y", 1)], lat=42.64, lon=-73.74)
     live = {k: v.copy() for k, v in stock.items()}
     live_net = net.with_capacity(net.capacity_left.copy())
 
     d_std = route_order(std, live_net, live)
-    assert d_std.assignments == [("1", "S12", 2)]  # real time: the standard order takes the store's units
+    assert d_std.assignments == [("1", "S12", 1)]  # real time: the standard order takes the store's units
     reserve(live, live_net, std, d_std.assignments)
     d_sd = route_order(sd, live_net, live)
-    assert d_sd.assignments == [("1", "W2", 2)]
+    assert d_sd.assignments == [("1", "W2", 1)]
     assert not d_sd.promise_kept
     reserve(live, live_net, sd, d_sd.assignments)
 
     current = {"STD-1": d_std.assignments, "SD-1": d_sd.assignments}
     res = optimise_batch([std, sd], current, net, stock)  # stock = ATP + these orders' reservations
     assert res.improved
-    assert res.assignment["SD-1"] == [("1", "S12", 2)]
-    assert res.assignment["STD-1"] == [("1", "W2", 2)]
+    assert res.assignment["SD-1"] == [("1", "S12", 1)]
+    assert res.assignment["STD-1"] == [("1", "W2", 1)]
     assert res.cost_after < res.cost_before - 30  # the same-day promise is worth 40
     assert sorted(res.changed) == ["SD-1", "STD-1"]
     text = res.reasons["STD-1"].text
-    assert "same-day order SD-1" in text and "S12" in text and "SKU-Y" in text and "last 2 units" in text
+    assert "same-day order SD-1" in text and "S12" in text and "SKU-Y" in text and "last unit" in text
     assert res.reasons["STD-1"].freed[0]["taken_by"][0]["order_id"] == "SD-1"
     ex = explain_batch_change(res.reasons["SD-1"])
     assert ex["summary"] and any("STD-1" in s for s in ex["sentences"])
@@ -117,7 +117,7 @@ def test_same_day_fallback_off_leaves_line_unfilled():
     stock = {"A": np.array([3, 100])}
     o = OrderRequest("O", "same_day", [("1", "A", 1)], lat=ALB[0], lon=ALB[1])
     soft = route_order(o, net, stock)
-    assert soft.packages == ["W1"] and not soft.promise_kept and soft.terms["promise_miss"] == 40.0
+    assert soft.assignments and not soft.promise_kept and soft.terms["promise_miss"] == 40.0
     hard = route_order(o, net, stock, Weights(same_day_fallback=False))
     assert hard.assignments == [] and hard.unfilled and hard.unfilled[0][0] == "1"
 
