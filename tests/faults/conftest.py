@@ -23,7 +23,7 @@ import httpx
 import pytest
 
 from backend.config import REPO_ROOT
-from tests.conftest import HQ_PASSWORD, INTEGRATION_KEY, IN_CI
+from tests.conftest import HQ_PASSWORD, IN_CI, INTEGRATION_KEY
 
 
 def free_port() -> int:

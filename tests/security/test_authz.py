@@ -19,7 +19,8 @@ NOT_FOR_ASSOCIATES = {
     ("PUT", "/api/v1/locations"), ("PUT", "/api/v1/products"), ("PUT", "/api/v1/channels"),
     ("PUT", "/api/v1/inventory/levels"), ("PUT", "/api/v1/users"), ("GET", "/api/v1/users"),
     ("POST", "/api/v1/orders"), ("POST", "/api/v1/orders/{order_id}/cancel"),
-    ("POST", "/api/v1/orders/{order_id}/lines/{line_id}/override"), ("POST", "/api/v1/orders/{order_id}/tracking/revoke"),
+    ("POST", "/api/v1/orders/{order_id}/lines/{line_id}/override"),
+    ("POST", "/api/v1/orders/{order_id}/tracking/revoke"),
     ("POST", "/api/v1/routing/batch"), ("PUT", "/api/v1/routing/settings"), ("POST", "/api/v1/hq/whatif"),
     ("GET", "/api/v1/hq/stores/performance"), ("GET", "/api/v1/hq/stores/trends"), ("GET", "/api/v1/hq/overrides"),
     ("GET", "/api/v1/hq/allocation-policy"), ("PUT", "/api/v1/hq/allocation-policy"), ("GET", "/api/v1/hq/promises"),
@@ -116,7 +117,8 @@ def test_store_staff_can_read_their_own_store(app, client, hq, integration):
 def test_node_keys_act_only_for_their_locations(app, client, hq, integration):
     retailer.load(client, hq, integration)
     key = _node_key(client, hq, "W1")
-    ops = {op.path for op in _operations(app) if op.method.upper() == "GET" and op.path == "/api/v1/locations/{code}/work"}
+    work = "/api/v1/locations/{code}/work"
+    ops = {op.path for op in _operations(app) if op.method.upper() == "GET" and op.path == work}
     if ops:
         assert client.get("/api/v1/locations/W1/work", headers=key).status_code == 200
         assert client.get("/api/v1/locations/S1/work", headers=key).status_code == 403
