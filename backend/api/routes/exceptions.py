@@ -26,7 +26,7 @@ def list_exceptions(
                                         description="default: open and acknowledged")] = None,
     kind: Annotated[str | None, Query(max_length=30, description="e.g. " + ", ".join(get_args(ExceptionKind)))] = None,
     location: str | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
     format: Format = FormatQuery,
 ) -> ExceptionList | Response:

@@ -87,7 +87,7 @@ def get_availability(session: SessionDep, _: CurrentPrincipal,
 @router.get("/inventory/positions", response_model=Page[PositionOut], responses={403: {"model": Problem}},
             summary="Stock rows: on hand, reserved, safety stock, holdback, blocked, ATP")
 def get_positions(session: SessionDep, p: CurrentPrincipal, location: str | None = None, sku: str | None = None,
-                  offset: Annotated[int, Query(ge=0)] = 0,
+                  offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
                   limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> Page[PositionOut]:
     return inventory.positions(session, p, location, sku, offset, limit)
 
@@ -119,7 +119,7 @@ def post_count(code: str, body: CountIn, session: SessionDep, p: CurrentPrincipa
 
 @router.get("/stores/{code}/counts", response_model=Page[CountOut], responses={403: {"model": Problem}})
 def get_counts(code: str, session: SessionDep, p: CurrentPrincipal, status: CountStatus | None = None,
-               offset: Annotated[int, Query(ge=0)] = 0,
+               offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
                limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> Page[CountOut]:
     return counts.list_counts(session, code, status.value if status else None, p, offset, limit)
 

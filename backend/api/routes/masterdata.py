@@ -31,7 +31,7 @@ async def put_locations(request: Request, session: SessionDep, p: Writer) -> Bul
 
 @router.get("/locations", response_model=Page[LocationOut])
 def get_locations(session: SessionDep, _: CurrentPrincipal, type: str | None = None, active: bool | None = None,
-                  offset: Annotated[int, Query(ge=0)] = 0,
+                  offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
                   limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> Page[LocationOut]:
     items, total = masterdata.list_locations(session, type, active, offset, limit)
     return Page[LocationOut](items=items, total=total, offset=offset, limit=limit)
@@ -48,7 +48,7 @@ async def put_products(request: Request, session: SessionDep, p: Writer) -> Bulk
 
 @router.get("/products", response_model=Page[ProductOut])
 def get_products(session: SessionDep, _: CurrentPrincipal, q: str | None = None,
-                 offset: Annotated[int, Query(ge=0)] = 0,
+                 offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
                  limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> Page[ProductOut]:
     items, total = masterdata.list_products(session, q, offset, limit)
     return Page[ProductOut](items=items, total=total, offset=offset, limit=limit)

@@ -52,7 +52,7 @@ def delete_webhook(webhook_id: str, session: SessionDep, _: Admin) -> WebhookOut
 @router.get("/webhooks/{webhook_id}/deliveries", response_model=DeliveryPage, tags=["webhooks"], responses=ERRORS,
             summary="The delivery log: every event sent, each attempt with the receiver's answer")
 def list_deliveries(webhook_id: str, session: SessionDep, _: Admin, status: str | None = None,
-                    offset: Annotated[int, Query(ge=0)] = 0,
+                    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
                     limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> DeliveryPage:
     return webhooks.deliveries(session, webhook_id, status, offset, limit)
 
