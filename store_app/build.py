@@ -54,6 +54,8 @@ FLET_VERSION = "1.0.5"
 WHEELS: list[tuple[str, str, str, bool]] = [
     ("flet==1.0.5", "flet-1.0.5-py3-none-any.whl",
      "1bfde51f557af24cafce8092afdaf80fb778ec9d03fdf343ca46b5f0a7af2bbf", False),
+    ("flet-charts==1.0.5", "flet_charts-1.0.5-py3-none-any.whl",  # the HQ trends chart (Dart side is in flet_web)
+     "b222e2992b5be47f25155968d8241dc3f5ab7434e0153fb6dcd4df7b9f6eaf7b", False),
     ("repath==0.9.0", "repath-0.9.0-py3-none-any.whl",
      "ee079d6c91faeb843274d22d8f786094ee01316ecfe293a1eb6546312bb6a318", False),
     ("six==1.17.0", "six-1.17.0-py2.py3-none-any.whl",
@@ -232,6 +234,8 @@ def _stage(stage: Path, wheels: list[Path]) -> None:
                 # drop what never runs in the browser: flet's CLI/testing helpers, type stubs, RECORDs
                 if top == "flet" and re.match(r"flet/(testing|pytest_plugin\.py|cli\.py|fastapi)", name):
                     continue
+                if top == "flutter":
+                    continue  # flet-charts' Dart sources: already compiled into flet_web's client
                 if name.endswith((".pyi", "/RECORD")):
                     continue
                 zf.extract(info, pkgs)
@@ -384,7 +388,28 @@ def _post_process(dist: Path, stage: Path) -> dict:
             "bytes": sum(p.stat().st_size for p in dist.rglob("*") if p.is_file()),
             "pyodide": PYODIDE_VERSION, "flet": FLET_VERSION}
     (dist / "build-info.json").write_text(json.dumps(info, indent=1))
+    _precompress(dist)
     return info
+
+
+GZIP_SUFFIXES = (".js", ".mjs", ".wasm", ".html", ".json", ".css", ".ttf", ".otf", ".svg", ".txt")
+
+
+def _precompress(dist: Path) -> int:
+    """A reproducible `.gz` beside each compressible file (the backend serves it to browsers that take gzip);
+    written after the service worker's file list, which names only the originals. Returns how many."""
+    n = 0
+    for path in sorted(dist.rglob("*")):
+        if not path.is_file() or path.suffix not in GZIP_SUFFIXES or path.stat().st_size < 1024:
+            continue
+        data = path.read_bytes()
+        buf = io.BytesIO()
+        with gzip.GzipFile(filename="", mode="wb", fileobj=buf, mtime=0, compresslevel=9) as gz:
+            gz.write(data)
+        if len(buf.getvalue()) < 0.9 * len(data):
+            path.with_name(path.name + ".gz").write_bytes(buf.getvalue())
+            n += 1
+    return n
 
 
 # ---------------------------------------------------------------- entry

@@ -71,6 +71,10 @@ class StoreApp:
         from store_app.views.queue import QueueScreen
 
         prev = self.stack.pop() if self.stack else None
+        if prev is None and self.state.session is not None and not self.state.session.store:
+            from store_app.views.hq_common import hq_screen
+
+            prev = hq_screen(self)  # HQ (no store): home is the league table
         await self._render(prev or QueueScreen(self), rebuild=prev is not None)
 
     async def _render(self, screen: Screen, rebuild: bool = True) -> None:
@@ -91,6 +95,8 @@ class StoreApp:
 
     # ------------------------------------------------------------ state changes
     def _on_state(self, what: str) -> None:
+        if what == "local":
+            return  # a tap: its screen has re-rendered already; the banner follows once the flush is done
         if what in ("sync", "pushed", "pulled", "session"):
             self.banner.render()
         if self.screen is not None and what != "session":
@@ -104,7 +110,7 @@ class StoreApp:
             self.page.update()
 
     async def sync_now(self, e: Any = None) -> None:
-        self.state.sync_kick()
+        self.state.sync_force()
 
     def toast(self, message: str, error: bool = False) -> None:
         self.page.show_dialog(ft.SnackBar(ft.Text(message, size=18), bgcolor="#B3261E" if error else None,

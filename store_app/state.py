@@ -55,6 +55,7 @@ class AppState:
         self.sync = SyncStatus(last_sync=db.get_meta("last_sync"))
         self.listeners: list[Callable[[str], None]] = []
         self.sync_kick: Callable[[], None] = lambda: None
+        self.sync_force: Callable[[], None] = lambda: None
         device = db.get_meta("device_id")
         if device is None:
             device = "tab-" + uuid.uuid4().hex[:12]

@@ -38,14 +38,17 @@ class SyncLoop:
         self._lock: asyncio.Lock | None = None
         self.cycles = 0
         state.sync_kick = self.kick
+        state.sync_force = lambda: self.kick(force=True)
 
-    def kick(self) -> None:
-        if self._wake is not None:
+    def kick(self, force: bool = False) -> None:
+        """Wake the loop now. A tap does not cut a backoff short (while the server is unreachable a retry per
+        tap would only cost the tablet time); the Sync now button does."""
+        if self._wake is not None and (force or self.failures == 0):
             self._wake.set()
 
     def stop(self) -> None:
         self._stopped = True
-        self.kick()
+        self.kick(force=True)
 
     async def run(self) -> None:
         self._wake = asyncio.Event()
@@ -59,8 +62,8 @@ class SyncLoop:
     async def sync_once(self) -> bool:
         """One push + pull; updates ``state.sync``; returns True when it reached the server."""
         st = self.state
-        if st.session is None:
-            return False
+        if st.session is None or not st.session.store:
+            return False  # HQ users have no store queue to sync: their screens read live data
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:

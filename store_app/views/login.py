@@ -56,4 +56,13 @@ class LoginScreen(Screen):
             self.page.update()
             await focus(self.pin)
             return
+        if is_hq(self.state.session):  # HQ has no store queue: its screens read live figures instead
+            from store_app.views.hq_common import hq_screen
+
+            await self.app.show(hq_screen(self.app), replace=True)
+            return
         await self.app.show(QueueScreen(self.app), replace=True)
+
+
+def is_hq(session) -> bool:
+    return session is not None and (session.role == "hq" or not session.store)

@@ -3,6 +3,7 @@ and reassigning an order to another associate (an ``assign`` action through the 
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from typing import Any
 
@@ -24,9 +25,15 @@ class ManagerScreen(Screen):
         self.server = text("Asking the server for the latest workload…", FONT - 2, color=MUTED)
         self.local = ft.Column(spacing=8)
         self.tasks = ft.Column(spacing=8)
+        self.versus = ft.Column(spacing=4)
+        self.versus_msg = text("Asking the server for your store's figures…", FONT - 2, color=MUTED)
         self._render()
         self.page.run_task(self._fetch)
+        self.page.run_task(self._fetch_versus)
         return ft.Column([hook("workload-server", self.server), hook("workload", self.local),
+                          hook("manager-vs-chain", panel([
+                              text("Your store against the chain · last 30 days", 20, weight=ft.FontWeight.BOLD),
+                              hook("manager-vs-chain-status", self.versus_msg), self.versus])),
                           text("Open orders", 22, weight=ft.FontWeight.BOLD), self.tasks],
                          scroll=ft.ScrollMode.AUTO, expand=True, spacing=12)
 
@@ -78,6 +85,37 @@ class ManagerScreen(Screen):
         else:
             self.server.value = "Server: " + summarise(resp.body)
         self.page.update()
+
+    async def _fetch_versus(self) -> None:
+        """The store's row and the chain's from /hq/stores/performance (a manager sees only those two)."""
+        from store_app.views.hq_common import NEEDS_NETWORK, call, cell, compare_rows, period_params, problem
+
+        s = self.state.session
+        if s is None or not s.store:
+            self.versus_msg.value = "No store on this user."
+            self.page.update()
+            return
+        resp = await call(self, "GET", "/hq/stores/performance", params=period_params(30))
+        if resp is None:
+            self.versus_msg.value = NEEDS_NETWORK
+        elif not resp.ok or not isinstance(resp.body, dict):
+            self.versus_msg.value = f"The server did not give the figures: {problem(resp)}"
+        else:
+            mine = next((x for x in resp.body.get("stores") or [] if x.get("store") == s.store), None)
+            if mine is None:
+                self.versus_msg.value = f"No figures for {s.store} yet."
+            else:
+                chain = resp.body.get("chain") or {}
+                self.versus_msg.value = f"{mine.get('store')} · {mine.get('name')}"
+                head = ft.Row([cell("Figure", 190, bold=True, align="left"), cell(s.store, 130, bold=True),
+                               cell("Chain", 130, bold=True)], spacing=0)
+                self.versus.controls = [head] + [
+                    hook(f"vs-{key}", ft.Row([cell(label, 190, align="left"), cell(a, 130, colour=colour,
+                                                                                      bold=True),
+                                              cell(b, 130)], spacing=0))
+                    for key, label, a, b, colour in compare_rows(mine, chain)]
+        with contextlib.suppress(Exception):  # the screen may have been left meanwhile
+            self.page.update()
 
     def _reassign(self, task: dict):
         async def click(e: Any) -> None:

@@ -78,9 +78,12 @@ class TaskScreen(Screen):
         return ft.Column([self.header, self.main], scroll=ft.ScrollMode.AUTO, expand=True, spacing=12)
 
     def refresh(self, what: str) -> None:
-        if what in ("pulled", "pushed", "sync", "local"):
-            self.task = self.state.cache.task(self.task_id) or self.task
-            self._render()
+        if what in ("pulled", "pushed"):  # re-render only when the server changed something on this order
+            task = self.state.cache.task(self.task_id) or self.task
+            conflicts = len(self.state.outbox.conflicts(self.task_id))
+            if task != self.task or conflicts != getattr(self, "_conflicts", 0):
+                self.task, self._conflicts = task, conflicts
+                self._render()
 
     async def shown(self) -> None:
         await self._focus()

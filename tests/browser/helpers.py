@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "browser"
 
@@ -105,7 +106,12 @@ def scan(page: Page, identifier: str, code: str) -> None:
     loc = field(page, identifier)
     for attempt in range(3):
         expect(loc).to_be_focused(timeout=15_000)
-        page.wait_for_function("el => document.activeElement === el", arg=loc.element_handle(), timeout=5000)
+        try:
+            page.wait_for_function("el => document.activeElement === el", arg=loc.element_handle(), timeout=5000)
+        except PlaywrightTimeoutError:
+            if attempt == 2:
+                raise
+            continue  # the field was rendered anew (a sync brought news of this order): find it again
         page.keyboard.type(code)
         try:
             expect(loc).to_have_value(code, timeout=3000)

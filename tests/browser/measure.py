@@ -19,12 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
 
 from tests.browser.conftest import CHROMIUM, Server, backend_mode
 from tests.browser.helpers import EARLY_SEMANTICS, field, login, open_order, wait_ready
 
-TAP_PROBE = """([id, pattern]) => new Promise((resolve) => {
+TAP_PROBE = """([id, pattern]) => ({done: new Promise((resolve) => {
   // from the scanner's Enter (keydown, captured before Flutter sees it) to the changed text in the page
   let start = null;
   const rx = new RegExp(pattern);
@@ -37,7 +37,7 @@ TAP_PROBE = """([id, pattern]) => new Promise((resolve) => {
       obs.disconnect(); document.removeEventListener('keydown', onKey, {capture: true});
       resolve(performance.now() - start); } });
   obs.observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
-})"""
+})})"""  # wrapped in an object: evaluate_handle would otherwise wait for the promise
 
 
 def bundle_size(dist: Path) -> dict:
@@ -64,9 +64,14 @@ def tap_times(page, code: str, n: int) -> list[float]:
     out = []
     for i in range(n):
         probe = page.evaluate_handle(TAP_PROBE, ["pick-progress", rf"Picked {i + 1 + tap_times.done} of"])
+        expect(field(page, "scan")).to_be_focused(timeout=15_000)
         page.keyboard.type(code)
+        expect(field(page, "scan")).to_have_value(code, timeout=5_000)
         page.keyboard.press("Enter")
-        out.append(float(page.evaluate("p => p", probe)))
+        ms = page.evaluate("h => Promise.race([h.done, new Promise(r => setTimeout(() => r(-1), 15000))])", probe)
+        print(f"  tap {i + 1}: {ms:.0f} ms", flush=True)
+        if ms >= 0:
+            out.append(float(ms))
     tap_times.done += n
     return out
 
@@ -83,7 +88,7 @@ def main() -> None:
     from store_app.build import build
 
     dist = build()
-    print("bundle:", {k: round(v, 2) for k, v in bundle_size(dist).items()})
+    print("bundle:", {k: round(v, 2) for k, v in bundle_size(dist).items()}, flush=True)
     mode = args.backend or backend_mode()
     work = Path(tempfile.mkdtemp(prefix="storeline-measure-"))
     srv = Server(mode, work, dist)
@@ -102,11 +107,13 @@ def main() -> None:
             page.goto(f"{srv.url}/app/")
             wait_ready(page)
             first.append(time.perf_counter() - t)
+            print(f"first load {first[-1]:.1f} s", flush=True)
             page.wait_for_function("navigator.serviceWorker.controller !== null", timeout=120_000)
             t = time.perf_counter()
             page.reload()
             wait_ready(page)
             warm.append(time.perf_counter() - t)
+            print(f"warm start {warm[-1]:.1f} s", flush=True)
             if run == args.runs - 1:
                 login(page, "s101-ana", "1234")
                 open_order(page, "W-1007")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -197,7 +198,9 @@ class FakeServer(Transport):
 
 
 def run(coro):
-    return asyncio.run(coro)
+    """Run on a fresh thread: pytest-playwright's session fixture keeps an event loop running on the main one."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def test_sync_applies_each_action_exactly_once_even_when_a_response_is_lost(db):
@@ -245,3 +248,14 @@ def test_sync_backs_off_while_offline_and_keeps_work(db):
     server.online = True
     assert run(loop.sync_once())
     assert loop.failures == 0 and state.waiting == 0 and server.tasks["T1"]["lines"][1]["picked"] == 1
+
+
+def test_taps_do_not_cut_a_backoff_short_but_sync_now_does(db):
+    state = AppState(db, FakeServer())
+    loop = SyncLoop(state)
+    loop._wake = asyncio.Event()
+    loop.failures = 2
+    state.sync_kick()
+    assert not loop._wake.is_set()
+    state.sync_force()
+    assert loop._wake.is_set()
