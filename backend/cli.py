@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     sd = sub.add_parser("seed", help="load data")
     sd.add_argument("what", choices=["demo"])
     sd.add_argument("--stores", type=int, default=50)
+    sd.add_argument("--history-days", type=int, default=28,
+                    help="past days of fulfilled orders, rejections and counts for the HQ screens (0: none)")
     sd.add_argument("--skus", type=int, default=2000)
     sd.add_argument("--seed", type=int, default=42)
 
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "seed":
         from backend.seed.demo import seed_demo
 
-        seed_demo(stores=args.stores, skus=args.skus, seed=args.seed, verbose=True)
+        seed_demo(stores=args.stores, skus=args.skus, seed=args.seed, verbose=True, history_days=args.history_days)
         return 0
     if args.cmd == "simulate":
         from backend.simulate import run

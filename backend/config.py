@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     login_attempts_per_minute: int = 10
     count_auto_apply_units: int = 2
     count_auto_apply_ratio: float = 0.2
+    stock_low_units: int = Field(default=2, ge=0, description="chain-wide ATP of a SKU at or under this raises "
+                                 "`stock.low` (a webhook kind) once, until it recovers")
     log_json: bool = True
     allow_generated_secret: bool = Field(default=False, description="let PostgreSQL deployments use a key "
                                          "generated into data_dir (each replica would make its own)")

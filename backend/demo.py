@@ -47,7 +47,7 @@ def run_demo(port: int, rate: float, build_app: bool = True) -> int:
 
     if not _is_seeded():
         print("Seeding the demo retailer (about a minute the first time)...", flush=True)
-        seed_demo(verbose=True)
+        seed_demo(verbose=True, history_days=28)
     else:
         import random
 

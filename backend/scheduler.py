@@ -58,6 +58,8 @@ def job_table(settings: Settings) -> list[Job]:
         Job("backorders", 60, "backend.services.routing:retry_all_backorders"),
         Job("webhooks", 2, "backend.services.webhooks:deliver_due"),
         Job("holds", 30, "backend.services.promise:expire_holds"),
+        Job("stock_alerts", 60, "backend.services.stock_alerts:scan"),
+        Job("hq_rollup", 300, "backend.services.hq_rollup:refresh"),
     ]
 
 

@@ -1,6 +1,7 @@
 """The tables. Importing this package registers every table on SQLModel.metadata."""
 from backend.models.events import (
     Event,
+    ExceptionCost,
     ExceptionItem,
     JobLock,
     RoutingSetting,
@@ -9,7 +10,8 @@ from backend.models.events import (
     WebhookDelivery,
 )
 from backend.models.fulfilment import Package, Rejection, Task
-from backend.models.inventory import InventoryPosition, StockCount, StockMovement, StoreReliability
+from backend.models.hq import HqRollup, HqRollupBlock
+from backend.models.inventory import InventoryPosition, StockAlert, StockCount, StockMovement, StoreReliability
 from backend.models.masterdata import Barcode, Channel, ChannelRule, Location, Product
 from backend.models.orders import Allocation, Order, OrderLine
 from backend.models.policy import AllocationPolicy
@@ -18,8 +20,9 @@ from backend.models.sync import StoreVersion, SyncAction
 from backend.models.users import ApiKey, LoginAttempt, User
 
 __all__ = [
-    "Allocation", "AllocationPolicy", "ApiKey", "Barcode", "Channel", "ChannelRule", "Event", "ExceptionItem",
-    "InventoryPosition", "JobLock", "Location", "LoginAttempt", "Order", "OrderLine", "Package", "Product",
-    "Quote", "Rejection", "RoutingSetting", "StockCount", "StockMovement", "StoreReliability", "StoreVersion",
-    "SyncAction", "Task", "User", "Webhook", "WebhookAttempt", "WebhookDelivery",
+    "Allocation", "AllocationPolicy", "ApiKey", "Barcode", "Channel", "ChannelRule", "Event", "ExceptionCost",
+    "ExceptionItem", "HqRollup", "HqRollupBlock", "InventoryPosition", "JobLock", "Location", "LoginAttempt", "Order",
+    "OrderLine", "Package", "Product", "Quote", "Rejection", "RoutingSetting", "StockAlert", "StockCount",
+    "StockMovement", "StoreReliability", "StoreVersion", "SyncAction", "Task", "User", "Webhook", "WebhookAttempt",
+    "WebhookDelivery",
 ]

@@ -43,6 +43,16 @@ class ExceptionItem(SQLModel, table=True):
     resolved_by: str | None = Field(default=None, max_length=60)
 
 
+class ExceptionCost(SQLModel, table=True):
+    """What handling one exception of a kind costs the retailer (HQ sets it; defaults in the exceptions service)."""
+
+    __tablename__ = "exception_cost"
+    kind: str = Field(primary_key=True, max_length=30)
+    cost: float = 0.0
+    updated_by: str | None = Field(default=None, max_length=60)
+    updated_at: datetime = ts()
+
+
 class RoutingSetting(SQLModel, table=True):
     """Versioned routing weights and rules; the newest active one is in force."""
 

@@ -63,3 +63,13 @@ class StoreReliability(SQLModel, table=True):
     bad: float = 0.0
     updated_at: datetime = ts()
     detail: dict[str, Any] = json_col()
+
+
+class StockAlert(SQLModel, table=True):
+    """A SKU whose chain-wide ATP is at or under the low-stock threshold; the row goes when it recovers, so each
+    fall below the threshold raises one `stock.low` event."""
+
+    __tablename__ = "stock_alert"
+    sku: str = Field(primary_key=True, max_length=40)
+    atp: int = 0
+    low_since: datetime = ts()

@@ -136,7 +136,7 @@ def demo_users(locations: list[dict]) -> list[dict]:
     return users
 
 
-def seed_demo(stores: int = 50, skus: int = 2000, seed: int = 42, verbose: bool = False) -> dict:
+def seed_demo(stores: int = 50, skus: int = 2000, seed: int = 42, verbose: bool = False, history_days: int = 0) -> dict:
     rng = random.Random(seed)
     engine = get_engine()
     upgrade(engine)
@@ -161,7 +161,15 @@ def seed_demo(stores: int = 50, skus: int = 2000, seed: int = 42, verbose: bool 
         bad = r.rejected
         if bad:
             raise SystemExit(f"demo seed: {len(bad)} {name} rows rejected, first: {bad[0]}")
-    summary = {"stores": sum(1 for x in locations if x["type"] == "store"),
+    if history_days > 0:
+        from backend.seed.history import seed_history
+
+        with session_scope(engine) as s:
+            results_history = seed_history(s, history_days, seed)
+    else:
+        results_history = {"orders": 0}
+    summary = {"history_orders": results_history["orders"], "history_days": history_days,
+               "stores": sum(1 for x in locations if x["type"] == "store"),
                "warehouses": sum(1 for x in locations if x["type"] == "warehouse"),
                "skus": len(products), "stock_rows": len(stock), "users": len(users) + 1}
     if verbose:
@@ -172,7 +180,9 @@ def seed_demo(stores: int = 50, skus: int = 2000, seed: int = 42, verbose: bool 
 def print_logins(locations: list[dict], summary: dict) -> None:
     w = sys.stdout.write
     w(f"Seeded the demo retailer: {summary['stores']} stores, {summary['warehouses']} warehouses, "
-      f"{summary['skus']} SKUs, {summary['stock_rows']} stock rows.\n\nDemo logins\n")
+      f"{summary['skus']} SKUs, {summary['stock_rows']} stock rows"
+      + (f", {summary['history_orders']} fulfilled orders over the past {summary['history_days']} days"
+         if summary.get("history_orders") else "") + ".\n\nDemo logins\n")
     w(f"  HQ            {HQ_USER} / {HQ_PASSWORD}\n  Integration   X-API-Key: {INTEGRATION_KEY}\n")
     w("  Every store SNNN has:  sNNN-ana / 1111 and sNNN-ben / 2222 (associates), sNNN-mgr / 9999 (manager)\n")
     stores = [x for x in locations if x["type"] == "store"][:5]

@@ -54,10 +54,11 @@ def fake_jobs(monkeypatch):
     GATE.set()
 
 
-def test_the_table_lists_the_five_jobs_with_the_batch_interval_from_settings():
+def test_the_table_lists_the_seven_jobs_with_the_batch_interval_from_settings():
     table = scheduler.job_table(Settings(batch_interval_s=123))
     assert [(j.name, j.interval_s) for j in table] == [
-        ("exceptions", 30), ("batch", 123), ("backorders", 60), ("webhooks", 2), ("holds", 30)]
+        ("exceptions", 30), ("batch", 123), ("backorders", 60), ("webhooks", 2), ("holds", 30),
+        ("stock_alerts", 60), ("hq_rollup", 300)]
     assert all(":" in j.target and j.target.startswith("backend.") for j in table)
 
 

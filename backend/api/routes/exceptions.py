@@ -12,7 +12,7 @@ from backend.principal import Principal
 from backend.services import exceptions
 from shared.enums import Role
 from shared.errors import Problem
-from shared.hq import ExceptionKind, ExceptionList, ExceptionOut
+from shared.hq import ExceptionCostList, ExceptionCostReport, ExceptionCosts, ExceptionKind, ExceptionList, ExceptionOut
 
 router = APIRouter(tags=["exceptions"])
 Reader = Annotated[Principal, require(Role.hq, Role.manager)]
@@ -47,3 +47,31 @@ def acknowledge(exc_id: str, session: SessionDep, p: Reader) -> ExceptionOut:
 def resolve(exc_id: str, session: SessionDep, p: Reader) -> ExceptionOut:
     """Handled: it leaves the queue (the scan reopens it only if its cause goes away and comes back)."""
     return exceptions.resolve(session, exc_id, p)
+
+
+@router.get("/exceptions/costs", response_model=ExceptionCostList)
+def get_costs(session: SessionDep, p: Reader) -> ExceptionCostList:
+    """The handling cost of one exception, per kind (defaults until HQ sets its own)."""
+    return exceptions.costs(session, p)
+
+
+@router.put("/exceptions/costs", response_model=ExceptionCostList,
+            responses={403: {"model": Problem}, 422: {"model": Problem}})
+def put_costs(body: ExceptionCosts, session: SessionDep,
+              p: Annotated[Principal, require(Role.hq)]) -> ExceptionCostList:
+    """HQ sets the handling cost of some kinds; the others keep theirs."""
+    return exceptions.set_costs(session, body, p)
+
+
+@router.get("/exceptions/cost-report", response_model=ExceptionCostReport,
+            responses={200: {"content": {"text/csv": {}},
+                             "description": "JSON, or CSV (one row a week, a cost column per kind) with ?format=csv"}})
+def cost_report(session: SessionDep, p: Reader, weeks: Annotated[int, Query(ge=1, le=104)] = 8,
+                location: str | None = None, format: Format = FormatQuery) -> ExceptionCostReport | Response:
+    """What exceptions cost each week, next to the orders they touched (a manager: their store's)."""
+    out = exceptions.cost_report(session, p, weeks, location or None)
+    if format == "csv":
+        rows = [{**w.model_dump(exclude={"by_kind"}), **{f"{k.kind}_cost": k.cost for k in w.by_kind}}
+                for w in out.weeks]
+        return csv_response(rows, "exception-cost.csv")
+    return out

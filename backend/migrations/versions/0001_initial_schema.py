@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 15:08:18.257733
+Create Date: 2026-12-02 04:57:43.387677
 """
 from collections.abc import Sequence
 
@@ -70,6 +70,13 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_event_kind'), ['kind'], unique=False)
         batch_op.create_index(batch_op.f('ix_event_order_id'), ['order_id'], unique=False)
 
+    op.create_table('exception_cost',
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=30), nullable=False),
+    sa.Column('cost', sa.Float(), nullable=False),
+    sa.Column('updated_by', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=True),
+    sa.Column('updated_at', backend.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('kind')
+    )
     op.create_table('exception_item',
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('dedupe_key', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
@@ -92,6 +99,50 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_exception_item_location'), ['location'], unique=False)
         batch_op.create_index(batch_op.f('ix_exception_item_status'), ['status'], unique=False)
 
+    op.create_table('hqrollup',
+    sa.Column('location', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('start', sa.Date(), nullable=False),
+    sa.Column('days', sa.Integer(), nullable=False),
+    sa.Column('released', sa.Integer(), nullable=False),
+    sa.Column('rejected', sa.Integer(), nullable=False),
+    sa.Column('counts', sa.Integer(), nullable=False),
+    sa.Column('exact', sa.Integer(), nullable=False),
+    sa.Column('abs_variance', sa.Integer(), nullable=False),
+    sa.Column('rej_not_found', sa.Integer(), nullable=False),
+    sa.Column('rej_damaged', sa.Integer(), nullable=False),
+    sa.Column('rej_wrong_item', sa.Integer(), nullable=False),
+    sa.Column('rej_customer_hold', sa.Integer(), nullable=False),
+    sa.Column('rej_other', sa.Integer(), nullable=False),
+    sa.Column('same_day_orders', sa.Integer(), nullable=False),
+    sa.Column('same_day_units', sa.Integer(), nullable=False),
+    sa.Column('same_day_kept', sa.Integer(), nullable=False),
+    sa.Column('same_day_promised', sa.Integer(), nullable=False),
+    sa.Column('next_day_orders', sa.Integer(), nullable=False),
+    sa.Column('next_day_units', sa.Integer(), nullable=False),
+    sa.Column('next_day_kept', sa.Integer(), nullable=False),
+    sa.Column('next_day_promised', sa.Integer(), nullable=False),
+    sa.Column('standard_orders', sa.Integer(), nullable=False),
+    sa.Column('standard_units', sa.Integer(), nullable=False),
+    sa.Column('standard_kept', sa.Integer(), nullable=False),
+    sa.Column('standard_promised', sa.Integer(), nullable=False),
+    sa.Column('pickup_orders', sa.Integer(), nullable=False),
+    sa.Column('pickup_units', sa.Integer(), nullable=False),
+    sa.Column('pickup_kept', sa.Integer(), nullable=False),
+    sa.Column('pickup_promised', sa.Integer(), nullable=False),
+    sa.Column('has_extra', sa.Boolean(), nullable=False),
+    sa.Column('extra', sa.JSON(), nullable=False),
+    sa.Column('hist', sa.LargeBinary(), nullable=False),
+    sa.PrimaryKeyConstraint('location', 'start', 'days')
+    )
+    with op.batch_alter_table('hqrollup', schema=None) as batch_op:
+        batch_op.create_index('ix_hqrollup_block', ['start', 'days'], unique=False)
+
+    op.create_table('hqrollupblock',
+    sa.Column('start', sa.Date(), nullable=False),
+    sa.Column('days', sa.Integer(), nullable=False),
+    sa.Column('computed_at', backend.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('start', 'days')
+    )
     op.create_table('joblock',
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('holder', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=True),
@@ -167,6 +218,12 @@ def upgrade() -> None:
     sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=True),
     sa.Column('created_at', backend.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('version')
+    )
+    op.create_table('stock_alert',
+    sa.Column('sku', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('atp', sa.Integer(), nullable=False),
+    sa.Column('low_since', backend.db.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('sku')
     )
     op.create_table('stockmovement',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -592,6 +649,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_stockmovement_loc_sku_at')
 
     op.drop_table('stockmovement')
+    op.drop_table('stock_alert')
     op.drop_table('routingsetting')
     with op.batch_alter_table('quote', schema=None) as batch_op:
         batch_op.drop_index('ix_quote_state_expires')
@@ -609,12 +667,18 @@ def downgrade() -> None:
 
     op.drop_table('location')
     op.drop_table('joblock')
+    op.drop_table('hqrollupblock')
+    with op.batch_alter_table('hqrollup', schema=None) as batch_op:
+        batch_op.drop_index('ix_hqrollup_block')
+
+    op.drop_table('hqrollup')
     with op.batch_alter_table('exception_item', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_exception_item_status'))
         batch_op.drop_index(batch_op.f('ix_exception_item_location'))
         batch_op.drop_index(batch_op.f('ix_exception_item_kind'))
 
     op.drop_table('exception_item')
+    op.drop_table('exception_cost')
     with op.batch_alter_table('event', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_event_order_id'))
         batch_op.drop_index(batch_op.f('ix_event_kind'))
