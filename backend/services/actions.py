@@ -18,10 +18,9 @@ from backend import events
 from backend.clock import now
 from backend.errors import DomainError
 from backend.ids import new_id
-from backend.models import Allocation, Barcode, Location, Order, OrderLine, Package, Rejection, Task, User
+from backend.models import Allocation, Barcode, Location, Order, OrderLine, Package, Task, User
 from backend.principal import Principal
-from backend.services import allocations as alloc_svc
-from backend.services import fulfilment, reservations, storeversion
+from backend.services import documents, fulfilment, order_status, reservations, storeversion
 from backend.services.tasks import LIVE, all_picked, is_pickup_task, new_pickup_code, remaining, step_after_pick
 from shared.enums import ActionType, AllocationState, OrderStatus, RejectReason, Role, TaskStep
 from shared.sync import Action
@@ -67,6 +66,7 @@ class Ctx:
         pre = _prefetched(self.session)
         if pre is not None:
             pre.allocs.pop(self.task.id, None)
+            pre.orders_fresh = False
 
     def live(self) -> list[Allocation]:
         return [a for a in self.allocs if a.state in LIVE]
@@ -88,7 +88,11 @@ class _Prefetch:
     tasks: set[str]
     allocs: dict[str, list[Allocation]]
     lines: dict[tuple[str, str], OrderLine]
+    barcodes: dict[str, Barcode | None]  # every barcode the batch's picks scan (None: not in the catalogue)
     keep: list[Any]  # the session's identity map holds rows weakly: these keep them there
+    order_lines: dict[str, list[OrderLine]]  # every line and allocation of the tasks' orders, for their status:
+    order_allocs: dict[str, list[Allocation]]  # valid while no action may have added allocations (`orders_fresh`)
+    orders_fresh: bool = True
 
 
 def hold_store(session: Session, store: str) -> int:
@@ -106,24 +110,37 @@ def _held_version(session: Session, store: str) -> int | None:
     return None
 
 
-def prefetch(session: Session, task_ids: list[str]) -> None:
+def prefetch(session: Session, task_ids: list[str], barcodes: list[str] | None = None) -> None:
     """Read the tasks a batch of actions names, with their orders, lines and allocations, in four queries
-    (fresh rows; call it after `hold_store`). `apply` then finds them without a query per action."""
+    (fresh rows; call it after `hold_store`), and the barcodes its picks scan in one more. `apply` then finds
+    them without a query per action."""
     ids = sorted(set(task_ids))
     if not ids:
         return
+    codes = sorted(set(barcodes or []))
+    scanned = {code: None for code in codes} | {
+        b.barcode: b for b in (session.exec(select(Barcode).where(col(Barcode.barcode).in_(codes))) if codes else [])}
     tasks = session.exec(select(Task).where(col(Task.id).in_(ids)).execution_options(populate_existing=True)).all()
     order_ids = sorted({t.order_id for t in tasks})
     orders = session.exec(select(Order).where(col(Order.id).in_(order_ids))
                           .execution_options(populate_existing=True)).all() if order_ids else []
     lines = session.exec(select(OrderLine).where(col(OrderLine.order_id).in_(order_ids))
                          .execution_options(populate_existing=True)).all() if order_ids else []
+    order_lines: dict[str, list[OrderLine]] = {o: [] for o in order_ids}
+    for ln in lines:
+        order_lines[ln.order_id].append(ln)
     allocs: dict[str, list[Allocation]] = {t.id: [] for t in tasks}
-    for a in session.exec(select(Allocation).where(col(Allocation.task_id).in_(ids))
-                          .order_by(Allocation.created_at, Allocation.id).execution_options(populate_existing=True)):
-        allocs[a.task_id or ""].append(a)
+    order_allocs: dict[str, list[Allocation]] = {o: [] for o in order_ids}
+    wanted = set(ids)
+    for a in session.exec(select(Allocation).where(col(Allocation.order_id).in_(order_ids))
+                          .order_by(Allocation.created_at, Allocation.id).execution_options(populate_existing=True)
+                          ) if order_ids else []:
+        order_allocs[a.order_id].append(a)
+        if a.task_id in wanted:
+            allocs[a.task_id].append(a)
     session.info[_PREFETCH] = _Prefetch(session.get_transaction(), {t.id for t in tasks}, allocs,
-                                        {(ln.order_id, ln.line_id): ln for ln in lines}, [*tasks, *orders])
+                                        {(ln.order_id, ln.line_id): ln for ln in lines}, scanned, [*tasks, *orders],
+                                        order_lines, order_allocs)
 
 
 def _prefetched(session: Session) -> _Prefetch | None:
@@ -151,6 +168,10 @@ def apply(session: Session, p: Principal, a: Action) -> str:
     store's tablet actions run one at a time, each on fresh rows."""
     if p.role not in (Role.associate, Role.manager) or not p.store:
         raise ActionRejected("forbidden", "only a store's associates and managers act on its tablets")
+    if a.type not in _KEEP_ALLOCATIONS:  # this action may add allocations: order statuses are read afresh
+        pre = _prefetched(session)
+        if pre is not None:
+            pre.orders_fresh = False
     if a.type == ActionType.count:
         return _count(session, p, a)
     ctx = _load(session, p, a)
@@ -206,12 +227,18 @@ def _step(ctx: Ctx, *steps: TaskStep) -> None:
 
 def _claim_for(session: Session, p: Principal, ctx: Ctx) -> None:
     """Pick, reject and pack claim an unclaimed task; one claimed by someone else is theirs."""
+    _check_claim(p, ctx)
     t = ctx.task
     if t.assignee is None:
         t.assignee = p.username
         events.record(session, "task.claimed", "task", t.id, order_id=t.order_id, location=t.location,
                       actor=p.username, data={"assignee": p.username, "auto": True})
-    elif t.assignee != p.username:
+
+
+def _check_claim(p: Principal, ctx: Ctx) -> None:
+    """`claimed_by_other` when another associate works on the task (checked before anything changes)."""
+    t = ctx.task
+    if t.assignee is not None and t.assignee != p.username:
         raise ActionRejected("claimed_by_other", f"{t.assignee} is working on order {ctx.order.external_id}")
 
 
@@ -248,6 +275,17 @@ def _after_pick(session: Session, p: Principal, ctx: Ctx) -> None:
                                               "store": t.location})
 
 
+def _refresh(session: Session, ctx: Ctx) -> None:
+    """The order's and its lines' status after this action, from the prefetched lines and allocations when they
+    are still the whole set (no query, no flush), else read afresh."""
+    pre = _prefetched(session)
+    oid = ctx.order.id
+    if pre is not None and pre.orders_fresh and oid in pre.order_allocs:
+        order_status.refresh(session, ctx.order, lines=pre.order_lines[oid], allocations=pre.order_allocs[oid])
+    else:
+        fulfilment.refresh_order(session, oid)
+
+
 # ----------------------------------------------------------------------------------------------- handlers
 def _claim(session: Session, p: Principal, a: Action, ctx: Ctx) -> str:
     _step(ctx, TaskStep.pick, TaskStep.pack, TaskStep.handover)
@@ -280,17 +318,20 @@ def _assign(session: Session, p: Principal, a: Action, ctx: Ctx) -> str:
 def _pick(session: Session, p: Principal, a: Action, ctx: Ctx) -> str:
     line, live = _line(session, ctx, a.line_id)
     _step(ctx, TaskStep.pick)
-    _claim_for(session, p, ctx)
+    _check_claim(p, ctx)  # every refusal comes before the first change (the push's fast path relies on it)
     qty = 1 if a.quantity is None else a.quantity
     if qty < 1:
         raise ActionRejected("invalid_action", "quantity must be at least 1")
     if a.barcode:
-        bc = session.get(Barcode, a.barcode.strip())
+        code = a.barcode.strip()
+        pre = _prefetched(session)
+        bc = pre.barcodes[code] if pre is not None and code in pre.barcodes else session.get(Barcode, code)
         if bc is None or bc.sku != line.sku:
             raise ActionRejected("wrong_barcode", f"barcode {a.barcode} is not {line.sku}")
     left = sum(remaining(x) for x in live)
     if qty > left:
         raise ActionRejected("over_quantity", f"line {line.line_id} has {left} left to pick, not {qty}")
+    _claim_for(session, p, ctx)
     at = now()
     todo = qty
     finished = False
@@ -310,12 +351,17 @@ def _pick(session: Session, p: Principal, a: Action, ctx: Ctx) -> str:
                                           "barcode": a.barcode, "device_at": _iso(a)})
     _after_pick(session, p, ctx)
     if finished:  # an allocation moved on: the line's and the order's status may follow
-        fulfilment.refresh_order(session, ctx.order.id)
+        _refresh(session, ctx)
     return f"picked {qty} × {line.sku}"
 
 
 def _reject(session: Session, p: Principal, a: Action, ctx: Ctx) -> str:
-    line, live = _line(session, ctx, a.line_id)
+    """Give back units of a line: each allocation's part ends through the one rejection rule for every location
+    (`backend.services.rejections`: stock effect, reliability, never back here), then the line is re-routed once,
+    in this transaction, and the task goes on with its other lines."""
+    from backend.services import rejections
+
+    line, _ = _line(session, ctx, a.line_id)
     ctx.reload()  # this action adds and ends allocations: later actions read them again
     live = [x for x in ctx.allocs if x.line_pk == line.id and x.state in LIVE]
     _step(ctx, TaskStep.pick)
@@ -324,66 +370,26 @@ def _reject(session: Session, p: Principal, a: Action, ctx: Ctx) -> str:
     note = (a.note or "").strip() or None
     if a.reason == RejectReason.other and not note:
         raise ActionRejected("note_required", "reason 'other' needs a note")
-    _claim_for(session, p, ctx)
+    _check_claim(p, ctx)
     left = sum(remaining(x) for x in live)
     qty = left if a.quantity is None else a.quantity
     if qty < 1 or qty > left:
         raise ActionRejected("over_quantity", f"line {line.line_id} has {left} unpicked units, cannot reject {qty}")
-    loc, reason = ctx.task.location, a.reason.value
-    why = f"rejected at {loc}: {reason}" + (f" ({note})" if note else "")
+    _claim_for(session, p, ctx)
     todo = qty
     for x in live:
         take = min(remaining(x), todo)
-        if take <= 0:
-            continue
-        todo -= take
-        if take == x.quantity:  # the whole allocation goes back
-            alloc_svc.end(session, x, AllocationState.rejected.value, reason=why, actor=p.username)
-            x.rejected = take
-            session.add(x)
-            ended = x
-        else:  # split: the rejected units end, the rest stays in the task
-            ended = _split_rejected(session, p, x, take, why)
-        session.add(Rejection(id=new_id("rej"), allocation_id=ended.id, order_id=ctx.order.id, line_id=line.line_id,
-                              location=loc, sku=line.sku, quantity=take, reason=reason, note=note,
-                              actor=p.username))
-    if loc not in (line.excluded_locations or []):
-        line.excluded_locations = [*(line.excluded_locations or []), loc]
-        session.add(line)
-    events.record(session, "line.rejected", "order_line", line.id, order_id=ctx.order.id, location=loc,
-                  actor=p.username, data={"line_id": line.line_id, "sku": line.sku, "quantity": qty, "reason": reason,
-                                          "note": note, "device_at": _iso(a)})
-    session.flush()
-    apply_rejection = hook("backend.services.inventory", "apply_rejection")
-    if apply_rejection is not None:
-        apply_rejection(session, loc, line.sku, qty, reason, p.username, ctx.order.id)
-    fulfilment.refresh_order(session, ctx.order.id)
+        if take > 0:
+            todo -= take
+            rejections.reject_allocation(session, x, take, a.reason.value, note, p.username, reroute=False)
     reroute = hook("backend.services.routing", "reroute_line")
     if reroute is not None:
-        reroute(session, line, exclude=[loc], actor=p.username)
+        reroute(session, line, exclude=[ctx.task.location], actor=p.username)
         session.flush()
     ctx.reload()
     _after_pick(session, p, ctx)
-    fulfilment.refresh_order(session, ctx.order.id)
-    return f"rejected {qty} × {line.sku} ({reason})"
-
-
-def _split_rejected(session: Session, p: Principal, x: Allocation, take: int, why: str) -> Allocation:
-    at = now()
-    reservations.unreserve(session, x.location, x.sku, take, cause="rejected", ref=x.order_id, actor=p.username)
-    part = Allocation(id=new_id("alc"), order_id=x.order_id, line_pk=x.line_pk, location=x.location, sku=x.sku,
-                      quantity=take, state=AllocationState.rejected.value, task_id=x.task_id, rejected=take,
-                      cost=x.cost, decided_by=x.decided_by, created_at=x.created_at, released_at=x.released_at,
-                      ended_at=at, end_reason=why)
-    x.quantity -= take
-    if x.picked >= x.quantity:
-        x.state = AllocationState.picked.value
-        x.picked_at = x.picked_at or at
-    session.add_all([x, part])
-    session.flush()  # the new row exists before the Rejection points at it
-    events.record(session, "allocation.rejected", "allocation", part.id, order_id=x.order_id, location=x.location,
-                  actor=p.username, data={"sku": x.sku, "quantity": take, "reason": why, "split_from": x.id})
-    return part
+    _refresh(session, ctx)
+    return f"rejected {qty} × {line.sku} ({a.reason.value})"
 
 
 def _pack(session: Session, p: Principal, a: Action, ctx: Ctx) -> str:
@@ -396,9 +402,11 @@ def _pack(session: Session, p: Principal, a: Action, ctx: Ctx) -> str:
     content = [{"line_id": lines[x.line_pk].line_id, "sku": x.sku, "quantity": x.quantity} for x in live]
     weight = round(a.weight_kg / n, 3) if a.weight_kg is not None else None
     at = now()
-    for i in range(n):
-        session.add(Package(id=new_id("pkg"), task_id=ctx.task.id, order_id=ctx.order.id, location=ctx.task.location,
-                            box=a.box, weight_kg=weight, lines=content if i == 0 else [], created_at=at))
+    pkgs = [Package(id=new_id("pkg"), task_id=ctx.task.id, order_id=ctx.order.id, location=ctx.task.location,
+                    box=a.box, weight_kg=weight, lines=content if i == 0 else [], created_at=at) for i in range(n)]
+    session.add_all(pkgs)
+    if not ctx.pickup:  # booked now, so each label prints with its tracking number right after packing
+        documents.on_packed(session, pkgs, p.username)
     for x in live:
         x.state = AllocationState.packed.value
         x.packed_at = at
@@ -408,7 +416,7 @@ def _pack(session: Session, p: Principal, a: Action, ctx: Ctx) -> str:
     events.record(session, "task.packed", "task", ctx.task.id, order_id=ctx.order.id, location=ctx.task.location,
                   actor=p.username, data={"packages": n, "box": a.box, "weight_kg": a.weight_kg,
                                           "device_at": _iso(a)})
-    fulfilment.refresh_order(session, ctx.order.id)
+    _refresh(session, ctx)
     return f"packed in {n} package{'s' if n > 1 else ''}"
 
 
@@ -429,7 +437,8 @@ def _handover_carrier(session: Session, p: Principal, a: Action, ctx: Ctx) -> st
     at = now()
     for i, pkg in enumerate(pkgs):
         pkg.carrier = carrier
-        pkg.tracking = tracking[i][:60] if i < len(tracking) else None
+        if i < len(tracking):  # the numbers typed at handover win; otherwise the one booked at pack stays
+            pkg.tracking = tracking[i][:60]
         pkg.manifest_id = manifest.id
         pkg.shipped_at = at
         session.add(pkg)
@@ -470,7 +479,7 @@ def _fulfil(session: Session, p: Principal, ctx: Ctx, outcome: str, data: dict[s
     t.handed_over_at = at
     events.record(session, f"task.{outcome}", "task", t.id, order_id=t.order_id, location=t.location,
                   actor=p.username, data=data)
-    fulfilment.refresh_order(session, ctx.order.id)
+    _refresh(session, ctx)
 
 
 def _count(session: Session, p: Principal, a: Action) -> str:
@@ -490,6 +499,10 @@ def _count(session: Session, p: Principal, a: Action) -> str:
 def _iso(a: Action) -> str | None:
     return a.at.isoformat() if a.at else None
 
+
+# Actions that never add or remove allocations (they change those they have in place).
+_KEEP_ALLOCATIONS = frozenset({ActionType.claim, ActionType.assign, ActionType.pick, ActionType.pack,
+                               ActionType.handover_carrier, ActionType.handover_customer})
 
 _HANDLERS: dict[ActionType, Callable[[Session, Principal, Action, Ctx], str]] = {
     ActionType.claim: _claim,

@@ -203,3 +203,49 @@ def test_count_action_goes_to_the_count_service(client, hq, integration):
     assert "applied" in ok["message"]
     ana.refused(act("count", sku="NOPE", counted=1), "unknown_sku")
     ana.refused(act("count", sku="SKU-2"), "invalid_action")
+
+
+def test_refused_actions_amid_applied_ones_leave_nothing_behind(client, hq, integration, monkeypatch):
+    """A batch runs without a savepoint per action while no refused action has changed anything; one that did
+    (here a handler that changes the task and then refuses) sends its group through savepoints again: the same
+    results, each applied action once, nothing of the refused one."""
+    from backend.models import Event, SyncAction, Task
+    from backend.services import actions
+    from shared.enums import ActionType
+
+    setup(client, hq, integration)
+    o1, t1 = released(client, integration, "MIX-1", "same_day", lines=[("1", "SKU-2", 2)])
+    o2, t2 = released(client, integration, "MIX-2", "same_day", lines=[("1", "SKU-2", 1)])
+    o3, t3 = released(client, integration, "MIX-3", "same_day", lines=[("1", "SKU-2", 1)])
+    ana = Tablet(client, "s1-ana")
+    batch = [act("pick", t1, line_id="1", barcode="0000000000000"),  # not in the catalogue
+             act("pick", t1, line_id="1", barcode=BARCODE_2),
+             act("pick", t1, line_id="1", quantity=5),  # more than is left
+             act("claim", t2), act("pick", t2, line_id="1", barcode=BARCODE_2),
+             act("pick", t1, line_id="1")]
+    got = ana.push(*batch)
+    assert [(r["status"], r["code"]) for r in got] == [
+        ("rejected", "wrong_barcode"), ("applied", None), ("rejected", "over_quantity"),
+        ("applied", None), ("applied", None), ("applied", None)], got
+    assert _picked_events(o1) == 2 and _picked_events(o2) == 1 and _count(SyncAction) == len(batch)
+    assert ana.push(*batch) == got and _picked_events(o1) == 2
+
+    real = actions._HANDLERS[ActionType.claim]
+
+    def claim_then_refuse(session, p, a, ctx):
+        if a.task_id == t3:
+            ctx.task.priority = 99
+            session.flush()
+            raise actions.ActionRejected("wrong_state", "changed, then refused")
+        return real(session, p, a, ctx)
+
+    monkeypatch.setitem(actions._HANDLERS, ActionType.claim, claim_then_refuse)
+    second = [act("claim", t3), act("pick", t3, line_id="1"), act("claim", t3)]
+    got = ana.push(*second)
+    assert [(r["status"], r["code"]) for r in got] == [
+        ("rejected", "wrong_state"), ("applied", None), ("rejected", "wrong_state")], got
+    assert read(lambda s: s.get(Task, t3).priority) == 0
+    assert _picked_events(o3) == 1 and _count(Event, Event.kind == "task.claimed", Event.order_id == o3) == 1
+    assert read(lambda s: s.get(Task, t3).assignee) == "s1-ana"
+    monkeypatch.undo()
+    assert ana.push(*second) == got and _count(SyncAction) == len(batch) + len(second)
