@@ -8,6 +8,8 @@ from sqlmodel import Session
 from backend.clock import now
 from backend.models import Event
 
+SINK = "recorded_events"  # session.info key: when set to a list, record() appends each event it writes to it
+
 
 def record(
     session: Session,
@@ -25,6 +27,9 @@ def record(
         location=location, actor=actor, data=data or {},
     )
     session.add(ev)
+    sink = session.info.get(SINK)
+    if sink is not None:  # a caller that asked to keep what it records (orders.create_order)
+        sink.append(ev)
     from backend.services import webhooks  # the outbox: a delivery row per interested webhook, same transaction
 
     webhooks.enqueue(session, ev)

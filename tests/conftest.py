@@ -94,6 +94,18 @@ def _truncate_pg(url: str) -> None:
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
 
 
+def _forget_process_caches() -> None:
+    """PostgreSQL tests share one database URL: the per-process copies (network, weights, API keys, webhooks) of
+    one test's data must not serve the next test."""
+    from backend import process_cache
+    from backend.services import apikeys, routing, webhooks
+
+    process_cache.forget_all()
+    routing.forget_caches()
+    apikeys.forget_keys()
+    webhooks.invalidate_cache()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path) -> Iterator[str]:
     """The database URL of this test, on each backend in turn; the process settings point at it."""
@@ -113,6 +125,7 @@ def db_url(request, tmp_path) -> Iterator[str]:
     os.environ["STORELINE_DATA_DIR"] = str(tmp_path)
     get_settings.cache_clear()
     clock.reset()
+    _forget_process_caches()
     yield url
     clock.reset()
     if request.param == "sqlite":

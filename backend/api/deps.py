@@ -6,14 +6,16 @@ from typing import Annotated
 import jwt
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
-from sqlmodel import Session, select
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from backend.config import get_settings
 from backend.db import get_session
 from backend.errors import Unauthorized
-from backend.models import ApiKey, User
+from backend.models import User
 from backend.principal import Principal
-from backend.security import hash_api_key, read_token
+from backend.security import read_token
+from backend.services.apikeys import cached_principal_for_key, principal_for_key
 from shared.enums import Role
 
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -23,10 +25,8 @@ api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
 def principal_from_api_key(session: Session, key: str) -> Principal:
-    row = session.exec(select(ApiKey).where(ApiKey.prefix == key[:8], ApiKey.key_hash == hash_api_key(key))).first()
-    if row is None or row.revoked:
-        raise Unauthorized("invalid_api_key", "the API key is unknown or revoked")
-    return Principal(username=f"key:{row.name}", role=Role(row.role), locations=frozenset(row.locations or []))
+    """Cached for a few seconds per process (backend/services/apikeys.py, KEY_CACHE_TTL_S)."""
+    return principal_for_key(session, key)
 
 
 def principal_from_token(session: Session, token: str) -> Principal:
@@ -42,16 +42,18 @@ def principal_from_token(session: Session, token: str) -> Principal:
     return Principal(username=user.username, role=Role(user.role), store=user.store)
 
 
-def current_principal(
+async def current_principal(
     request: Request,
     session: SessionDep,
     token: Annotated[str | None, Depends(oauth2)],
     api_key: Annotated[str | None, Depends(api_key_header)],
 ) -> Principal:
+    # Async so that a cached API key costs no trip to the thread pool; database reads go there.
     if api_key:
-        p = principal_from_api_key(session, api_key)
+        p = cached_principal_for_key(session, api_key) or await run_in_threadpool(principal_from_api_key, session,
+                                                                                   api_key)
     elif token:
-        p = principal_from_token(session, token)
+        p = await run_in_threadpool(principal_from_token, session, token)
     else:
         raise Unauthorized("not_authenticated", "log in (Bearer token) or send an X-API-Key header")
     request.state.principal = p
@@ -64,7 +66,7 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 def require(*roles: Role):  # noqa: ANN201
     """Dependency factory: the caller must have one of these roles."""
 
-    def dep(p: CurrentPrincipal) -> Principal:
+    async def dep(p: CurrentPrincipal) -> Principal:  # no I/O: runs on the event loop, no thread pool trip
         p.check_role(*roles)
         return p
 

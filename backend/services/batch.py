@@ -19,7 +19,7 @@ from backend.clock import now
 from backend.db import is_sqlite
 from backend.errors import Conflict
 from backend.ids import new_id
-from backend.models import Allocation, Order, OrderLine
+from backend.models import Allocation, ChannelRule, Order, OrderLine
 from backend.routing.cost import OrderLine as RLine
 from backend.routing.cost import OrderRequest
 from backend.routing.explain import explain_batch_change
@@ -42,8 +42,11 @@ def _held_orders(session: Session) -> tuple[list[Order], dict[str, list[Allocati
     frozen = set(session.exec(select(Allocation.order_id).where(
         col(Allocation.order_id).in_(list(by_order)),
         col(Allocation.state).in_(["released", "picked", "packed"]))).all())
+    # An order of a channel that sees only part of the stock keeps its real-time plan (made within its share): the
+    # batch plans over one shared pool of units and cannot hold each channel to its share.
+    limited = {c.channel for c in session.exec(select(ChannelRule).where(ChannelRule.exposure_pct < 100))}
     orders = [o for o in session.exec(select(Order).where(col(Order.id).in_(list(by_order))))
-              if o.id not in frozen and not o.override and o.status != "cancelled"]
+              if o.id not in frozen and not o.override and o.status != "cancelled" and o.channel not in limited]
     keep = {o.id for o in orders}
     lines = {ln.id: ln for ln in session.exec(select(OrderLine).where(col(OrderLine.order_id).in_(list(keep))))}
     # A line split over several locations (after a partial rejection) stays as it is.

@@ -7,9 +7,11 @@ at a location is floor(ATP x pct / 100), so 0% hides the location from that chan
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
@@ -17,6 +19,7 @@ from backend import events
 from backend.clock import now
 from backend.models import Channel, ChannelRule, Location
 from backend.principal import Principal
+from backend.process_cache import ProcessCache
 from backend.services.bulk import validate_rows
 from shared.errors import RejectedRow
 from shared.inventory import ChannelIn, ChannelOut, ChannelRuleIn
@@ -49,14 +52,39 @@ class Exposure:
     def is_full(self) -> bool:
         return not self.by_location and not self.by_type and self.default >= 100.0
 
+    def limit(self, stock: dict[str, np.ndarray], codes: Sequence[str], types: Sequence[str]) -> dict[str, np.ndarray]:
+        """Per-SKU ATP arrays over a network's locations (`codes`, `types`), cut to this channel's share: what
+        routing and promises may use for the channel's orders, as `atp` does for one location."""
+        if self.is_full or not stock:
+            return stock
+        pct = np.array([self.pct(c, t) for c, t in zip(codes, types, strict=True)], dtype=float)
+        if (pct >= 100.0).all():
+            return stock
+        cut = pct < 100.0
+        out = {}
+        for sku, arr in stock.items():
+            shared = arr.copy()
+            shared[cut] = np.floor(np.maximum(arr[cut], 0) * pct[cut] / 100.0 + 1e-9).astype(arr.dtype)
+            out[sku] = shared
+        return out
+
 
 FULL = Exposure()
+
+
+# Every routed order and promise reads its channel's rules: kept per process for EXPOSURE_TTL_S seconds.
+EXPOSURE_TTL_S = 5.0
+_exposures: ProcessCache[Exposure] = ProcessCache(EXPOSURE_TTL_S)
 
 
 def exposure_for(session: Session, channel: str | None) -> Exposure:
     """The rules of `channel`; an unknown channel (or None) has none, so it sees every unit (100%)."""
     if not channel:
         return FULL
+    return _exposures.get(session, channel, lambda: _load_exposure(session, channel))
+
+
+def _load_exposure(session: Session, channel: str) -> Exposure:
     rules = session.exec(select(ChannelRule).where(ChannelRule.channel == channel)).all()
     if not rules:
         return FULL
@@ -104,6 +132,7 @@ def upsert_channels(session: Session, rows: list[Any], actor: Principal) -> Bulk
                             [r.model_dump(mode="json", exclude_none=True) for r in item.rules]})
         applied += 1
     session.commit()
+    _exposures.forget()
     bad.sort(key=lambda r: r.row)
     return BulkResult(upserted=applied, rejected=bad)
 

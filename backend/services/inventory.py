@@ -19,7 +19,7 @@ from backend.clock import now
 from backend.db import UTCDateTime
 from backend.errors import DomainError, NotFound
 from backend.ids import new_id
-from backend.models import InventoryPosition, Location, Product, StockMovement
+from backend.models import InventoryPosition, Location, OrderLine, Product, StockMovement
 from backend.principal import Principal
 from backend.services import channels, reliability
 from backend.services.geocode import resolve_point
@@ -115,13 +115,13 @@ def retry_backorders(session: Session, skus: Iterable[str]) -> None:
     wanted = set(skus)
     if not wanted:
         return
+    from backend.services import routing
+
     # Only SKUs something waits for (a feed may name the whole catalogue; few lines wait at any time).
-    waiting = {r[0] for r in session.execute(text(
-        "SELECT DISTINCT sku FROM orderline WHERE status IN ('backordered', 'rejected')"))}
+    waiting = set(session.exec(select(OrderLine.sku).where(routing.waiting_line()).distinct()))
     wanted = sorted(wanted & waiting)
     if not wanted:
         return
-    from backend.services import routing
 
     retry = getattr(routing, "retry_backorders", None)
     if retry is not None:

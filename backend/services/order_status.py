@@ -27,10 +27,15 @@ def line_status(line: OrderLine, allocs: list[Allocation], pickup: bool) -> str:
     return line.status
 
 
-def refresh(session: Session, order: Order) -> str:
-    """Recompute the lines' and the order's status from the allocations; returns the order status."""
-    lines = list(session.exec(select(OrderLine).where(OrderLine.order_id == order.id)))
-    allocs = list(session.exec(select(Allocation).where(Allocation.order_id == order.id)))
+def refresh(session: Session, order: Order, *, lines: list[OrderLine] | None = None,
+            allocations: list[Allocation] | None = None) -> str:
+    """Recompute the lines' and the order's status from the allocations; returns the order status. A caller that
+    holds every line and every allocation of the order (an order created in this transaction) may pass them."""
+    if lines is None or allocations is None:
+        lines = list(session.exec(select(OrderLine).where(OrderLine.order_id == order.id)))
+        allocs = list(session.exec(select(Allocation).where(Allocation.order_id == order.id)))
+    else:
+        allocs = allocations
     by_line: dict[str, list[Allocation]] = {}
     for a in allocs:
         by_line.setdefault(a.line_pk, []).append(a)

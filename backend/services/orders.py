@@ -19,6 +19,8 @@ from backend.services.geocode import zip_point
 from shared.enums import DeliveryMethod, LocationType, OrderStatus, Role
 from shared.orders import AllocationOut, HistoryEntry, LineOut, OrderCreate, OrderOut
 
+# session.info key: {order id: (lines, allocations, events)} of orders this session has just created and committed
+_WRITTEN = "orders_written"
 CLOSED = {OrderStatus.shipped.value, OrderStatus.collected.value, OrderStatus.cancelled.value}
 
 
@@ -52,26 +54,34 @@ def create_order(session: Session, body: OrderCreate, actor: Principal) -> tuple
         ship_lat=lat, ship_lon=lon, tracking_token=secrets.token_urlsafe(24), created_at=created, updated_at=created,
     )
     session.add(order)
-    for ln in body.lines:
-        session.add(OrderLine(id=new_id("lin"), order_id=order.id, line_id=ln.line_id, sku=ln.sku,
-                              quantity=ln.quantity, status="created"))
-    events.record(session, "order.created", "order", order.id, order_id=order.id, actor=actor.username,
-                  data={"channel": body.channel, "external_id": body.external_id,
-                        "delivery_method": body.delivery_method.value,
-                        "lines": [ln.model_dump() for ln in body.lines]})
+    lines = [OrderLine(id=new_id("lin"), order_id=order.id, line_id=ln.line_id, sku=ln.sku, quantity=ln.quantity,
+                       status="created") for ln in body.lines]
+    session.add_all(lines)
+    recorded: list[Event] = []
+    session.info[events.SINK] = recorded  # keep this order's events for order_out
     try:
-        session.flush()
-    except IntegrityError:
-        # Another process created the same (channel, external_id) a moment ago: answer with that one.
-        session.rollback()
-        found = _by_external(session, body.channel, body.external_id)
-        if found is None:
-            raise
-        return found, False
-    from backend.services import routing
+        events.record(session, "order.created", "order", order.id, order_id=order.id, actor=actor.username,
+                      data={"channel": body.channel, "external_id": body.external_id,
+                            "delivery_method": body.delivery_method.value,
+                            "lines": [ln.model_dump() for ln in body.lines]})
+        try:
+            session.flush()
+        except IntegrityError:
+            # Another process created the same (channel, external_id) a moment ago: answer with that one.
+            session.rollback()
+            found = _by_external(session, body.channel, body.external_id)
+            if found is None:
+                raise
+            return found, False
+        from backend.services import routing
 
-    routing.route_new_order(session, order, actor=actor.username, quote_id=body.quote_id)
-    session.commit()
+        allocs = routing.route_new_order(session, order, actor=actor.username, quote_id=body.quote_id, lines=lines)
+        session.commit()
+    finally:
+        session.info.pop(events.SINK, None)
+    if allocs is not None:  # order_out answers from these rather than reading back what was just written
+        history = [e for e in recorded if e.order_id == order.id]
+        session.info.setdefault(_WRITTEN, {})[order.id] = (lines, allocs, history)
     return order, True
 
 
@@ -126,13 +136,20 @@ def get_order(session: Session, order_id: str, actor: Principal) -> Order:
 
 
 def order_out(session: Session, order: Order) -> OrderOut:
-    lines = session.exec(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.line_id)).all()
-    allocs = session.exec(select(Allocation).where(Allocation.order_id == order.id)
-                          .order_by(Allocation.created_at, Allocation.id)).all()
+    written = session.info.get(_WRITTEN, {}).pop(order.id, None)
+    if written is not None:  # created by this session a moment ago: every line, allocation and event is in hand
+        lines = sorted(written[0], key=lambda ln: ln.line_id)
+        allocs = sorted(written[1], key=lambda a: (a.created_at, a.id))
+        history = sorted(written[2], key=lambda e: e.id or 0)
+    else:
+        lines = session.exec(select(OrderLine).where(OrderLine.order_id == order.id)
+                             .order_by(OrderLine.line_id)).all()
+        allocs = session.exec(select(Allocation).where(Allocation.order_id == order.id)
+                              .order_by(Allocation.created_at, Allocation.id)).all()
+        history = session.exec(select(Event).where(Event.order_id == order.id).order_by(Event.id)).all()
     by_line: dict[str, list[Allocation]] = {}
     for a in allocs:
         by_line.setdefault(a.line_pk, []).append(a)
-    history = session.exec(select(Event).where(Event.order_id == order.id).order_by(Event.id)).all()
     return OrderOut(
         id=order.id, channel=order.channel, external_id=order.external_id, status=order.status,
         delivery_method=order.delivery_method, pickup_location=order.pickup_location, priority=order.priority,

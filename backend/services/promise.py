@@ -44,7 +44,7 @@ from backend.routing.cost import SHIPPING_TERMS, CostModel, Network, OrderReques
 from backend.routing.cost import OrderLine as RLine
 from backend.routing.geo import haversine_to_many
 from backend.routing.realtime import Candidate, Decision, route_order
-from backend.services import reservations, routing
+from backend.services import channels, reservations, routing
 from backend.services.geocode import zip_point
 from backend.services.reservations import ATP_SQL
 from shared.enums import DeliveryMethod
@@ -381,7 +381,7 @@ def _context(session: Session, body: PromiseRequest) -> _Ctx:
     _check_skus(session, set(skus))
     base = nc.network
     dist = haversine_to_many(lat, lon, base.lat_rad, base.lon_rad, base.cos_lat) if len(base) else np.zeros(0)
-    stock = _stock(session, base, skus)
+    stock = channels.exposure_for(session, body.channel).limit(_stock(session, base, skus), base.codes, base.types)
     live, weights = _live(session, nc, moment)
     keep = (base.pickup & (dist <= cfg.pickup_radius_km)) | ((dist <= base.same_day_radius_km)
                                                             & (base.same_day_radius_km > 0))

@@ -18,14 +18,20 @@ ATP_SQL = (
     " - COALESCE(i.holdback, l.holdback) END"
 )
 
-_RESERVE = text(
-    """
+_RESERVE_SQL = """
     UPDATE inventory SET reserved = reserved + :q, updated_at = :now
     WHERE location = :l AND sku = :s AND NOT blocked
       AND on_hand - reserved
           - COALESCE(safety_stock, (SELECT safety_stock FROM location WHERE code = :l))
           - COALESCE(holdback, (SELECT holdback FROM location WHERE code = :l)) >= :q
-    """
+"""
+_RESERVE = text(_RESERVE_SQL)
+# PostgreSQL: the same conditional UPDATE and its stock movement in one statement (one round trip per line);
+# the movement is written only when the update took the units.
+_RESERVE_AND_LOG = text(
+    f"WITH taken AS ({_RESERVE_SQL} RETURNING location, sku)"
+    " INSERT INTO stockmovement (at, location, sku, on_hand_delta, reserved_delta, cause, ref, actor)"
+    " SELECT :now, location, sku, 0, :q, 'reserve', CAST(:ref AS VARCHAR), CAST(:actor AS VARCHAR) FROM taken"
 )
 _UNRESERVE = text(
     "UPDATE inventory SET reserved = CASE WHEN reserved >= :q THEN reserved - :q ELSE 0 END, updated_at = :now"
@@ -43,6 +49,10 @@ def reserve(session: Session, location: str, sku: str, qty: int, ref: str | None
     """Reserve `qty` units if that many are available to promise; False (and nothing changed) otherwise."""
     if qty <= 0:
         return True
+    if session.get_bind().dialect.name == "postgresql":
+        res = session.execute(_RESERVE_AND_LOG, {"q": qty, "l": location, "s": sku, "now": now(), "ref": ref,
+                                                 "actor": actor})
+        return res.rowcount == 1
     res = session.execute(_RESERVE, {"q": qty, "l": location, "s": sku, "now": now()})
     if res.rowcount != 1:
         return False

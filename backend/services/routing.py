@@ -14,7 +14,7 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import text
+from sqlalchemy import ColumnElement, and_, func, or_, text
 from sqlmodel import Session, col, select
 
 from backend import events
@@ -25,7 +25,7 @@ from backend.routing.cost import Network, OrderRequest, Weights, same_day_open_n
 from backend.routing.cost import OrderLine as RLine
 from backend.routing.explain import explain_decision
 from backend.routing.realtime import Decision, route_order
-from backend.services import order_status, reservations
+from backend.services import channels, order_status, reservations
 from backend.services.reservations import ATP_SQL
 
 log = logging.getLogger("storeline.routing")
@@ -89,12 +89,16 @@ def _reliability(session: Session) -> dict[str, float]:
     return reliability_by_location(session)
 
 
-def _live_network(session: Session, nc: _NetworkCache, locations: set[str]) -> Network:
-    """The cached network with today's capacity left and same-day cut-offs as of now."""
+def _live_network(session: Session, nc: _NetworkCache, locations: set[str], *, exact: bool = True) -> Network:
+    """The cached network with today's capacity left and same-day cut-offs as of now. `exact=False` (real-time
+    routing): capacity used as counted at most CAPACITY_TTL_S ago, plus this process's new orders since."""
     net = nc.network
     moment = now()
-    offsets = np.array([moment.astimezone(tz).utcoffset().total_seconds() / 60 for tz in nc.tz])
-    used = _orders_today(session, [c for c in locations if c in net.index], moment)
+    by_zone: dict[str, float] = {}
+    offsets = np.array([by_zone.setdefault(tz.key, moment.astimezone(tz).utcoffset().total_seconds() / 60)
+                        for tz in nc.tz])
+    codes = [c for c in locations if c in net.index]
+    used = _orders_today(session, codes, moment) if exact else _orders_today_recent(session, net, codes, moment)
     cap = net.daily_capacity.copy()
     for code, n in used.items():
         cap[net.index[code]] = max(0, cap[net.index[code]] - n)
@@ -103,15 +107,66 @@ def _live_network(session: Session, nc: _NetworkCache, locations: set[str]) -> N
     return live
 
 
+def _day_start(moment):  # noqa: ANN001, ANN202
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def _orders_today(session: Session, codes: list[str], moment) -> dict[str, int]:  # noqa: ANN001
+    """Orders each location has taken today (UTC day): allocations not replaced or cancelled, counted exactly."""
     if not codes:
         return {}
-    since = moment - timedelta(hours=moment.hour, minutes=moment.minute, seconds=moment.second)
+    since = _day_start(moment)
     rows = session.execute(select(Allocation.location, text("COUNT(DISTINCT allocation.order_id)"))
                            .where(col(Allocation.location).in_(codes), Allocation.created_at >= since,
                                   col(Allocation.state).not_in(["replaced", "cancelled"]))
                            .group_by(Allocation.location)).all()
     return {r[0]: int(r[1]) for r in rows}
+
+
+# Capacity used today, for real-time routing. Counting it exactly for every order reads every allocation of the day
+# at the candidate locations (its cost grows all day long, in the database), so each process counts all locations
+# at most every CAPACITY_TTL_S seconds and adds its own new orders in between (`_took`). Capacity is a planning
+# figure: another process's orders of the last second can be missed, and the minute's batch re-plans with exact
+# counts. Stock, by contrast, is always reserved exactly (conditional updates, backend/services/reservations.py).
+CAPACITY_TTL_S = 1.0
+
+
+@dataclass
+class _DayLoad:
+    network: Network
+    since: object
+    expires: float
+    used: dict[str, int]
+
+
+_day_load: dict[str, _DayLoad] = {}
+
+
+def _orders_today_recent(session: Session, net: Network, codes: list[str], moment) -> dict[str, int]:  # noqa: ANN001
+    url = str(session.get_bind().url)
+    since = _day_start(moment)
+    entry = _day_load.get(url)
+    if entry is None or entry.network is not net or entry.since != since or entry.expires < time.monotonic():
+        entry = _DayLoad(net, since, time.monotonic() + CAPACITY_TTL_S, _orders_today(session, list(net.codes), moment))
+        with _cache_lock:
+            _day_load[url] = entry
+    return {c: entry.used[c] for c in codes if c in entry.used}
+
+
+def _took(session: Session, locations: set[str]) -> None:
+    """A new order took capacity at these locations (real-time routing's count until its next re-count)."""
+    entry = _day_load.get(str(session.get_bind().url))
+    if entry is not None:
+        with _cache_lock:
+            for code in locations:
+                entry.used[code] = entry.used.get(code, 0) + 1
+
+
+def forget_caches() -> None:
+    """Drop the per-process copies (network, capacity used): tests that reuse one database URL for other data."""
+    with _cache_lock:
+        _cache.clear()
+        _day_load.clear()
 
 
 def current_weights(session: Session) -> Weights:
@@ -154,16 +209,20 @@ def _request(order: Order, lines: list[OrderLine], qty: dict[str, int] | None = 
 
 
 def _decide_and_reserve(session: Session, order: Order, lines: list[OrderLine], actor: str | None,
-                        decided_by: str, qty: dict[str, int] | None = None) -> Decision:
-    """Route `lines` of `order`, reserving the chosen units. Lines it cannot place are marked backordered."""
+                        decided_by: str, qty: dict[str, int] | None = None,
+                        exact_capacity: bool = True) -> tuple[Decision, list[Allocation]]:
+    """Route `lines` of `order`, reserving the chosen units. Lines it cannot place are marked backordered.
+    Returns the decision and the allocations it made."""
     nc = load_network(session)
     skus = sorted({ln.sku for ln in lines})
     rows = atp_rows(session, skus)
     weights = current_weights(session)
     by_key = {ln.line_id: ln for ln in lines}
+    exposure = channels.exposure_for(session, order.channel)  # the channel's share of each location's stock
     for _attempt in range(MAX_RACE_RETRIES):
-        network = _live_network(session, nc, {r[1] for r in rows} | ({order.pickup_location} - {None}))
-        stock = _stock(network, rows)
+        network = _live_network(session, nc, {r[1] for r in rows} | ({order.pickup_location} - {None}),
+                                exact=exact_capacity)
+        stock = exposure.limit(_stock(network, rows), network.codes, network.types)
         t0 = time.perf_counter()
         decision = route_order(_request(order, lines, qty), network, stock, weights)
         _observe(time.perf_counter() - t0, decision)
@@ -183,8 +242,7 @@ def _decide_and_reserve(session: Session, order: Order, lines: list[OrderLine], 
         rows = [r for r in rows if (r[0], r[1]) != lost]
     else:
         decision = route_order(_request(order, lines, qty), network, {}, weights)  # everything unfilled
-    _apply(session, order, decision, by_key, actor, decided_by)
-    return decision
+    return decision, _apply(session, order, decision, by_key, actor, decided_by)
 
 
 def _observe(seconds: float, decision: Decision) -> None:
@@ -197,14 +255,18 @@ def _observe(seconds: float, decision: Decision) -> None:
 
 
 def _apply(session: Session, order: Order, decision: Decision, by_key: dict[str, OrderLine], actor: str | None,
-           decided_by: str) -> None:
+           decided_by: str) -> list[Allocation]:
+    """Write the decision: allocations, line statuses, the explanation and an event (flushed by the caller's next
+    query or commit, all in one go). Returns the allocations made."""
     created = now()
     per_line_cost = decision.total_cost / max(1, len(decision.assignments))
+    made: list[Allocation] = []
     for line_key, code, qty in decision.assignments:
         ln = by_key[line_key]
-        session.add(Allocation(id=new_id("alc"), order_id=order.id, line_pk=ln.id, location=code, sku=ln.sku,
+        made.append(Allocation(id=new_id("alc"), order_id=order.id, line_pk=ln.id, location=code, sku=ln.sku,
                                quantity=qty, state="reserved", cost=round(per_line_cost, 2), decided_by=decided_by,
                                created_at=created))
+        session.add(made[-1])
         ln.status, ln.backorder_reason = "routed", None
         session.add(ln)
     for line_key, reason in decision.unfilled:
@@ -219,30 +281,41 @@ def _apply(session: Session, order: Order, decision: Decision, by_key: dict[str,
     else:
         order.explanation = {**order.explanation, "latest": explanation}
     session.add(order)
-    session.flush()
     events.record(session, "order.routed" if decision.assignments else "order.backordered", "order", order.id,
                   order_id=order.id, actor=actor,
                   data={"by": decided_by, "summary": explanation.get("summary"),
                         "allocations": [{"line_id": k, "location": c, "quantity": q}
                                         for k, c, q in decision.assignments],
                         "unfilled": [{"line_id": k, "reason": r} for k, r in decision.unfilled]})
+    return made
 
 
-def route_new_order(session: Session, order: Order, *, actor: str | None, quote_id: str | None = None) -> None:
-    """Route a just-created order inside its transaction, then release what is due at once."""
-    lines = list(session.exec(select(OrderLine).where(OrderLine.order_id == order.id).order_by(OrderLine.line_id)))
+def route_new_order(session: Session, order: Order, *, actor: str | None, quote_id: str | None = None,
+                    lines: list[OrderLine] | None = None) -> list[Allocation] | None:
+    """Route a just-created order inside its transaction, then release what is due at once. `lines`: the order's
+    lines when the caller has just written them (read from the database otherwise). Returns the order's
+    allocations when they are all known here (None when a release ran and they should be read again)."""
+    if lines is None:
+        lines = list(session.exec(select(OrderLine).where(OrderLine.order_id == order.id)))
+    lines = sorted(lines, key=lambda ln: ln.line_id)
     quoted = None
     if quote_id:  # a live delivery quote: its plan, units already held or reserved now (backend/services/promise.py)
         from backend.services.promise import take_quote
 
         quoted = take_quote(session, quote_id, order)
     if quoted is not None:
-        _apply(session, order, quoted, {ln.line_id: ln for ln in lines}, actor, "quote")
+        allocs = _apply(session, order, quoted, {ln.line_id: ln for ln in lines}, actor, "quote")
     else:
-        _decide_and_reserve(session, order, lines, actor, "realtime")
-    session.flush()
-    release_due(session, order_ids=[order.id])
-    order_status.refresh(session, order)
+        allocs = _decide_and_reserve(session, order, lines, actor, "realtime", exact_capacity=False)[1]
+    _took(session, {a.location for a in allocs})
+    if RELEASE_HOLD_MINUTES.get(order.delivery_method, 0) <= 0:
+        # Its allocations were all made just now, so only a method without a hold window has any due yet.
+        session.flush()
+        release_due(session, order_ids=[order.id])
+        order_status.refresh(session, order)
+        return None
+    order_status.refresh(session, order, lines=lines, allocations=allocs)
+    return allocs
 
 
 def reroute_line(session: Session, line: OrderLine, *, exclude: list[str], actor: str | None) -> Decision:
@@ -254,24 +327,37 @@ def reroute_line(session: Session, line: OrderLine, *, exclude: list[str], actor
     remaining = line.quantity - _placed_quantity(session, line)
     if remaining <= 0:
         return route_order(_request(order, []), load_network(session).network, {}, current_weights(session))
-    decision = _decide_and_reserve(session, order, [line], actor, "reroute", qty={line.line_id: remaining})
+    decision = _decide_and_reserve(session, order, [line], actor, "reroute", qty={line.line_id: remaining})[0]
     session.flush()
     release_due(session, order_ids=[order.id])
     order_status.refresh(session, order)
     return decision
 
 
+PLACED_STATES = ("reserved", "released", "picked", "packed", "fulfilled")
+
+
 def _placed_quantity(session: Session, line: OrderLine) -> int:
     """Units of the line still allocated (live) or already fulfilled."""
     allocs = session.exec(select(Allocation).where(Allocation.line_pk == line.id)).all()
-    return sum(a.quantity - a.rejected for a in allocs
-               if a.state in ("reserved", "released", "picked", "packed", "fulfilled"))
+    return sum(a.quantity - a.rejected for a in allocs if a.state in PLACED_STATES)
+
+
+def waiting_line() -> ColumnElement[bool]:
+    """The condition on OrderLine of a line waiting for stock: backordered or given back whole, or partly placed
+    (a partial rejection nobody could take over) with the rest still short."""
+    placed_units = (select(func.coalesce(func.sum(Allocation.quantity - Allocation.rejected), 0))
+                    .where(Allocation.line_pk == OrderLine.id, col(Allocation.state).in_(PLACED_STATES))
+                    .correlate(OrderLine).scalar_subquery())
+    return or_(col(OrderLine.status).in_(["backordered", "rejected"]),
+               and_(col(OrderLine.status).not_in(["cancelled", "shipped", "collected"]),
+                    OrderLine.quantity > placed_units))
 
 
 def retry_backorders(session: Session, skus: list[str] | None = None, actor: str | None = "system") -> int:
     """Try again to place backordered lines (of these SKUs), in the order of the allocation policy in force
     (backend/services/allocation_policy.py). Does not commit."""
-    q = select(OrderLine).where(OrderLine.status.in_(["backordered", "rejected"]))  # type: ignore[attr-defined]
+    q = select(OrderLine).where(waiting_line())
     if skus is not None:
         if not skus:
             return 0

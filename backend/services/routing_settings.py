@@ -11,6 +11,7 @@ from backend.clock import now
 from backend.errors import DomainError
 from backend.models import RoutingSetting
 from backend.principal import Principal
+from backend.process_cache import ProcessCache
 from backend.routing.cost import Weights
 from shared.enums import Role
 from shared.hq import RoutingSettingsIn, RoutingSettingsOut
@@ -20,10 +21,23 @@ def latest(session: Session) -> RoutingSetting | None:
     return session.exec(select(RoutingSetting).order_by(col(RoutingSetting.version).desc()).limit(1)).first()
 
 
+def weights_of(row: RoutingSetting | None) -> Weights:
+    return Weights.from_dict(row.weights) if row is not None else Weights()
+
+
+# Every routed order needs the weights in force, so each process keeps them for WEIGHTS_TTL_S seconds (per
+# database): a saved setting applies at once in the process that saved it, within WEIGHTS_TTL_S in the others.
+WEIGHTS_TTL_S = 5.0
+_weights: ProcessCache[Weights] = ProcessCache(WEIGHTS_TTL_S)
+
+
 def current_weights(session: Session) -> Weights:
     """The weights routing uses now (the published defaults until HQ saves a setting)."""
-    row = latest(session)
-    return Weights.from_dict(row.weights) if row is not None else Weights()
+    return _weights.get(session, "weights", lambda: weights_of(latest(session)))
+
+
+def forget_weights() -> None:
+    _weights.forget()
 
 
 def parse_weights(data: Mapping[str, Any], base: Weights | None = None) -> Weights:
@@ -60,7 +74,7 @@ def _typed(name: str, value: Any) -> Any:
 def settings_out(row: RoutingSetting | None) -> RoutingSettingsOut:
     if row is None:
         return RoutingSettingsOut(version=0, weights=Weights().to_dict(), note="published defaults")
-    return RoutingSettingsOut(version=row.version or 0, weights=Weights.from_dict(row.weights).to_dict(),
+    return RoutingSettingsOut(version=row.version or 0, weights=weights_of(row).to_dict(),
                               note=row.note, created_by=row.created_by, created_at=row.created_at)
 
 
@@ -78,4 +92,5 @@ def put_settings(session: Session, body: RoutingSettingsIn, p: Principal) -> Rou
     events.record(session, "routing.settings_changed", "routing_setting", str(row.version), actor=p.username,
                   data={"version": row.version, "weights": dict(body.weights), "note": body.note})
     session.commit()
+    forget_weights()
     return settings_out(row)

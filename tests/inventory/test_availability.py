@@ -99,3 +99,32 @@ def test_positions_by_role(client, hq, integration):
     assert {"on_hand", "reserved", "safety_stock", "holdback", "blocked", "atp"} <= set(mine["items"][0])
     r = client.get("/api/v1/inventory/positions", params={"location": "S2"}, headers=ana)
     assert r.status_code == 403 and r.json()["code"] == "wrong_location"
+
+
+def test_routing_and_promises_keep_each_channel_to_its_share(client, hq, integration):
+    """The marketplace may not sell Albany's (S1) stock: its same-day promise and its orders go without it."""
+    from tests.promise.test_options import next_weekday, set_local_time
+
+    retailer.load(client, hq, integration)
+    set_local_time(next_weekday(1, 10))  # a Tuesday morning in Albany, well before the same-day cut-off
+    r = client.put(CHANNELS, json={"channels": [dict(code="market", rules=[dict(location="S1", exposure_pct=0)])]},
+                   headers=hq)
+    assert r.status_code == 200 and not r.json()["rejected"], r.text
+
+    def same_day(channel: str) -> dict:
+        body = {"channel": channel, "ship_to": {"zip": "12207"}, "lines": [{"sku": "SKU-2", "quantity": 1}]}
+        r = client.post("/api/v1/promise", json=body, headers=integration)
+        assert r.status_code == 200, r.text
+        return next(o for o in r.json()["options"] if o["delivery_method"] == "same_day")
+
+    assert same_day("web")["available"], "S1 holds 5 of SKU-2 a few km away"
+    assert not same_day("market")["available"], "S1's stock is not the marketplace's to sell"
+
+    def placed(external_id: str, channel: str) -> list[str]:
+        r = client.post("/api/v1/orders", json=retailer.order(external_id, "same_day", lines=[("1", "SKU-2", 1)],
+                                                              channel=channel), headers=integration)
+        assert r.status_code == 201, r.text
+        return [a["location"] for a in r.json()["lines"][0]["allocations"]]
+
+    assert placed("CH-W1", "web") == ["S1"]
+    assert "S1" not in placed("CH-M1", "market")

@@ -182,3 +182,21 @@ def test_the_work_feed_pages_in_order(client, hq, integration):
             break
     assert sorted(seen) == sorted(ids) and len(seen) == 5 and pages == 3
     assert client.get("/api/v1/locations/W1/work", headers=w1, params={"cursor": cursor}).json()["items"] == []
+
+
+def test_a_line_left_partly_placed_by_a_rejection_gets_its_rest_when_stock_arrives(client, hq, integration):
+    h.load(client, hq, integration, w1=2)
+    o = h.order(client, integration, "N-PART", qty=2)
+    assert h.allocations(o) == [("W1", 2, "reserved")]
+    w1 = h.node_key(client, hq, "W1")
+    h.release_all()
+    [item] = client.get("/api/v1/locations/W1/work", headers=w1).json()["items"]
+    r = client.post("/api/v1/locations/W1/rejections", headers=w1, json={"lines": [
+        {"allocation_id": item["allocation_id"], "quantity": 1, "reason": "damaged"}]})
+    assert r.status_code == 200 and r.json()["results"][0]["rerouted_to"] == [], r.text
+
+    h.stock(client, integration, T1=3)  # the feed retries waiting lines of SKU-9, partly placed ones too
+    after = h.get_order(client, integration, o["id"])
+    live = sorted((loc, q) for loc, q, st in h.allocations(after) if st in ("reserved", "released"))
+    assert live == [("T1", 1), ("W1", 1)], h.allocations(after)
+    assert h.position("T1", "SKU-9") == (3, 1, False)
