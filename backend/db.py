@@ -1,15 +1,17 @@
 """Engine, sessions and transactions for SQLite (embedded default) and PostgreSQL (production)."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from backend.config import get_settings
 
@@ -80,11 +82,24 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
     try:
         yield session
     finally:
-        session.rollback()
+        try:
+            session.rollback()
+        except DBAPIError:  # the connection died (database restart) after the work: nothing left to undo
+            session.invalidate()
         session.close()
 
 
-def get_session() -> Iterator[Session]:
-    """FastAPI dependency: one session per request; services commit, anything else is rolled back."""
-    with session_scope() as s:
-        yield s
+async def get_session() -> AsyncIterator[Session]:
+    """FastAPI dependency: one session per request; services commit, anything else is rolled back.
+
+    Async, so that it costs a request no trips to the thread pool: opening a session does no I/O, and ending one
+    only does when a transaction is still open (a read, or an error), which then runs in the thread pool."""
+    scope = session_scope()
+    session = scope.__enter__()
+    try:
+        yield session
+    finally:
+        if session.in_transaction():
+            await run_in_threadpool(scope.__exit__, None, None, None)
+        else:
+            scope.__exit__(None, None, None)

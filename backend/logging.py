@@ -39,8 +39,8 @@ def configure_logging(json_logs: bool = True, level: str | int = "INFO", stream:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    renderer: Any = (structlog.processors.JSONRenderer() if json_logs
-                     else structlog.dev.ConsoleRenderer(colors=False))
+    renderer: Any = (structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer(
+        colors=False, exception_formatter=structlog.dev.plain_traceback))
     final = [structlog.stdlib.ProcessorFormatter.remove_processors_meta]
     if json_logs:
         final.append(structlog.processors.format_exc_info)

@@ -6,6 +6,7 @@ starts `uvicorn backend.app:create_app` in a subprocess, and measures over HTTP:
 * PUT /inventory/levels with 100,000 rows: a snapshot creating positions, the same snapshot with every value
   changed, a delta feed, and a CSV snapshot (wall time of the whole request, JSON encoding included), plus the
   in-process service time of a changed snapshot (no HTTP, no JSON);
+* GET /health as a baseline (the cost of any request on this machine at this moment);
 * GET /inventory/availability for one SKU stocked at every location, nearest first from a ZIP (all 1,000
   locations returned), with and without channel exposure rules: p50 / p95 / p99 over sequential requests.
 
@@ -136,6 +137,13 @@ def run_one(db: str, url: str, args: argparse.Namespace) -> list[tuple[str, str,
             client.put("/api/v1/inventory/levels", json={"mode": "snapshot", "rows": snapshot(groups[2], 0)})
             total = client.get("/api/v1/inventory/positions", params={"limit": 1}).json()["total"]
             hot = groups[0][0]
+            base = []
+            for _ in range(args.requests):  # the floor of any request on this machine right now
+                t = time.perf_counter()
+                client.get("/health")
+                base.append((time.perf_counter() - t) * 1000)
+            rows_out.append((db, "baseline: GET /health over HTTP (no database)",
+                             f"p50 {_pct(base, 50):.1f} ms, p95 {_pct(base, 95):.1f} ms, p99 {_pct(base, 99):.1f} ms"))
             for label, channel in (("availability, 1 SKU x every location, near a ZIP", "web"),
                                    ("availability, same with channel exposure rules", "market")):
                 if channel == "market":  # stores expose half their stock, one location none

@@ -67,7 +67,8 @@ def run(session: Session, body: WhatIfIn, p: Principal) -> WhatIfOut:
     if t - f > timedelta(days=MAX_DAYS):
         raise DomainError("period_too_long", f"a what-if may replay at most {MAX_DAYS} days", status=422)
     current = routing_settings.latest(session)
-    base = routing_settings.current_weights(session)
+    version = (current.version or 0) if current else 0
+    base = routing_settings.weights_of(current)
     trial = routing_settings.parse_weights(body.weights, base)
     rp = _load(session, f, t)
     actual = _actual_plan(session, rp.orders)
@@ -81,7 +82,7 @@ def run(session: Session, body: WhatIfIn, p: Principal) -> WhatIfOut:
     return WhatIfOut(
         period=Period(from_=f, to=t), orders=len(rp.orders), batch=body.batch, batch_runs=runs,
         weights=trial.to_dict(),
-        priced_with_version=(current.version or 0) if current else 0, actual=a_fig, whatif=w_fig,
+        priced_with_version=version, actual=a_fig, whatif=w_fig,
         comparison=comparison, orders_changed=len(changed),
         examples=[WhatIfChange(order_id=o, actual=sorted(set(_where(actual, o).values())),
                                whatif=sorted(set(_where(plan, o).values()))) for o in changed[:20]],
@@ -90,7 +91,7 @@ def run(session: Session, body: WhatIfIn, p: Principal) -> WhatIfOut:
             "orders' changes during the period applied when they happened.",
             "Locations, capacities and store reliability as they are now.",
             "Actual: where each line ended up, after re-routes and batch moves; rejections are not replayed.",
-            f"Both plans priced with routing setting v{(current.version or 0) if current else 0}; promises kept are "
+            f"Both plans priced with routing setting v{version}; promises kept are "
             "projected by the cost model (distance, same-day radius and cut-off).",
         ] + ([] if window is None else [f"Batch optimisation replayed every {window:g} s over the orders held back "
                                         f"from release ({runs} runs)."]),

@@ -61,6 +61,7 @@ class Cluster:
         return subprocess.run(cmd, capture_output=True, text=True, check=check, timeout=120)
 
     def init(self) -> None:
+        (self.root / "owner.pid").write_text(str(os.getpid()))
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8")
         self.start()
 
@@ -89,6 +90,24 @@ class Cluster:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
 
 
+def _remove_stale_clusters(bindir: Path) -> None:
+    """Clusters left by a test run that was killed before its teardown (its owner process is gone)."""
+    for root in Path(tempfile.gettempdir()).glob("storeline-faults-pg-*"):
+        try:
+            owner = int((root / "owner.pid").read_text())
+            os.kill(owner, 0)
+            continue  # its run is still going
+        except ProcessLookupError:
+            pass
+        except (OSError, ValueError):
+            continue
+        cmd = [str(bindir / "pg_ctl"), "-D", str(root / "data"), "-m", "immediate", "-w", "stop"]
+        if os.geteuid() == 0:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        subprocess.run(cmd, capture_output=True, timeout=60, check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[Cluster]:
     bindir = _pg_bin()
@@ -97,6 +116,7 @@ def pg_cluster() -> Iterator[Cluster]:
         if IN_CI:
             pytest.fail(f"CI must run the fault tests, but {msg}")
         pytest.skip(msg)
+    _remove_stale_clusters(bindir)
     cluster = Cluster(bindir)
     try:
         cluster.init()

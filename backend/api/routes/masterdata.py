@@ -10,16 +10,16 @@ from backend.api.deps import CurrentPrincipal, SessionDep, require
 from backend.principal import Principal
 from backend.services import masterdata
 from shared.enums import Role
-from shared.masterdata import BulkResult, LocationOut, Page, ProductOut, UserOut
+from shared.masterdata import BulkResult, LocationOut, LocationsUpsert, Page, ProductOut, ProductsUpsert, UserOut
 
 router = APIRouter(tags=["master data"])
 Writer = Annotated[Principal, require(Role.hq, Role.integration)]
 
-LOCATION_BODY = {"requestBody": {"content": {
-    "application/json": {"schema": {"$ref": "#/components/schemas/LocationsUpsert"}},
+LOCATION_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": LocationsUpsert.model_json_schema()},
     "text/csv": {"schema": {"type": "string"}}}}}
-PRODUCT_BODY = {"requestBody": {"content": {
-    "application/json": {"schema": {"$ref": "#/components/schemas/ProductsUpsert"}},
+PRODUCT_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": ProductsUpsert.model_json_schema()},
     "text/csv": {"schema": {"type": "string"}}}}}
 
 
