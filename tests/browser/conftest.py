@@ -131,7 +131,7 @@ def template(bundle: Path, tmp_path_factory):
     work = tmp_path_factory.mktemp("template")
     srv = Server("real", work, bundle)
     subprocess.run([sys.executable, "-c", "import sys; from backend.cli import main; sys.exit(main())", "seed",
-                    "demo", "--stores", "3", "--skus", "40"], cwd=ROOT, env=srv.env, check=True,
+                    "demo", "--stores", "3", "--skus", "40", "--history-days", "0"], cwd=ROOT, env=srv.env, check=True,
                    stdout=srv.log, stderr=srv.log, timeout=600)
     srv.start()
     try:
