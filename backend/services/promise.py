@@ -44,6 +44,7 @@ from backend.routing.cost import SHIPPING_TERMS, CostModel, Network, OrderReques
 from backend.routing.cost import OrderLine as RLine
 from backend.routing.geo import haversine_to_many
 from backend.routing.realtime import Candidate, Decision, route_order
+from backend.routing.split import join_parts, split_short_lines
 from backend.services import channels, reservations, routing
 from backend.services.geocode import zip_point
 from backend.services.reservations import ATP_SQL
@@ -537,12 +538,15 @@ def _shipped_option(ctx: _Ctx, method: str) -> _Option:
     req = _request(ctx, method)
     kept = _kept(ctx, method)
     d = None
-    if kept.all():
-        d = route_order(req, ctx.net, ctx.stock, ctx.weights, model=ctx.model, max_candidates=CANDIDATES)
-    elif kept.any():
-        sel = np.flatnonzero(kept)
-        d = route_order(req, _subset(ctx.net, sel), {k: v[sel] for k, v in ctx.stock.items()}, ctx.weights,
-                        max_candidates=CANDIDATES)
+    if kept.any():
+        if kept.all():
+            net, stock, model = ctx.net, ctx.stock, ctx.model
+        else:
+            sel = np.flatnonzero(kept)
+            net, stock, model = _subset(ctx.net, sel), {k: v[sel] for k, v in ctx.stock.items()}, None
+        # as routing does: a line no single location can fill may be shared by several
+        d = join_parts(route_order(split_short_lines(req, net, stock), net, stock, ctx.weights, model=model,
+                                   max_candidates=CANDIDATES))
     if d is None or not (_complete(d) and d.promise_kept):
         return _Option(method, False, reason=_reason(ctx, method))
     promise, why = _shipped_promise(ctx, method, d)

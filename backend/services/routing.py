@@ -25,6 +25,7 @@ from backend.routing.cost import Network, OrderRequest, Weights, same_day_open_n
 from backend.routing.cost import OrderLine as RLine
 from backend.routing.explain import explain_decision
 from backend.routing.realtime import Decision, route_order
+from backend.routing.split import join_parts, split_short_lines
 from backend.services import channels, order_status, reservations
 from backend.services.reservations import ATP_SQL
 
@@ -224,7 +225,8 @@ def _decide_and_reserve(session: Session, order: Order, lines: list[OrderLine], 
                                 exact=exact_capacity)
         stock = exposure.limit(_stock(network, rows), network.codes, network.types)
         t0 = time.perf_counter()
-        decision = route_order(_request(order, lines, qty), network, stock, weights)
+        request = split_short_lines(_request(order, lines, qty), network, stock)  # a line several must share
+        decision = join_parts(route_order(request, network, stock, weights))
         _observe(time.perf_counter() - t0, decision)
         taken: list[tuple[str, str, int]] = []
         lost = None

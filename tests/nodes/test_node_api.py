@@ -200,3 +200,18 @@ def test_a_line_left_partly_placed_by_a_rejection_gets_its_rest_when_stock_arriv
     live = sorted((loc, q) for loc, q, st in h.allocations(after) if st in ("reserved", "released"))
     assert live == [("T1", 1), ("W1", 1)], h.allocations(after)
     assert h.position("T1", "SKU-9") == (3, 1, False)
+
+
+def test_a_line_no_single_node_can_fill_is_shared_by_two(client, hq, integration):
+    h.load(client, hq, integration, w1=3, t1=4)
+    r = client.post("/api/v1/promise", headers=integration, json={
+        "channel": "web", "ship_to": {"zip": "12207"}, "lines": [{"sku": "SKU-9", "quantity": 5}]})
+    standard = next(x for x in r.json()["options"] if x["delivery_method"] == "standard")
+    assert standard["available"] and standard["packages"] == 2, "the web shop is promised what routing will do"
+    assert sorted(p["location"] for p in standard["plan"]) == ["T1", "W1"]
+    o = h.order(client, integration, "N-SHARE", qty=5)
+    assert sorted(h.allocations(o)) == [("T1", 4, "reserved"), ("W1", 1, "reserved")], "fewest packages"
+    assert o["lines"][0]["status"] == "routed" and o["status"] == "routed"
+    assert h.position("T1", "SKU-9") == (4, 4, False) and h.position("W1", "SKU-9") == (3, 1, False)
+    too_many = h.order(client, integration, "N-SHARE-2", qty=3)  # 2 left in the chain
+    assert too_many["lines"][0]["status"] == "backordered" and h.allocations(too_many) == []
