@@ -25,7 +25,8 @@ class ExceptionsScreen(HQScreen):
 
     def build(self) -> ft.Control:
         self.list = ft.Column(spacing=10)
-        return self.frame(hook("hq-exceptions", self.list))
+        self.cost = text("", FONT - 2, color=MUTED)
+        return self.frame(ft.Column([hook("hq-exc-cost", self.cost), hook("hq-exceptions", self.list)], spacing=10))
 
     async def load(self) -> None:
         self.say("Loading…")
@@ -39,6 +40,9 @@ class ExceptionsScreen(HQScreen):
             self.items = list(resp.body.get("items") or [])
             n_open = sum(1 for x in self.items if x.get("status") == "open")
             self.say(f"{n_open} open · {len(self.items) - n_open} acknowledged")
+            report = await call(self, "GET", "/exceptions/cost-report", params={"weeks": 4})
+            if report is not None and report.ok and isinstance(report.body, dict):
+                self.cost.value = cost_words(report.body)
         self._render()
         self.page.update()
 
@@ -85,3 +89,16 @@ class ExceptionsScreen(HQScreen):
                 self._render()
             self.page.update()
         return click
+
+
+def cost_words(report: dict) -> str:
+    """This week's exception cost next to the orders it touched, and the last weeks' total (GET /exceptions/
+    cost-report: each kind's handling cost, set by HQ)."""
+    weeks = report.get("weeks") or []
+    if not weeks:
+        return ""
+    now = weeks[-1]
+    per_order = f", ${now['cost_per_order']:,.0f} an order" if now.get("cost_per_order") is not None else ""
+    return (f"Cost of exceptions this week: ${now.get('cost', 0):,.0f} for {now.get('exceptions', 0)} exceptions "
+            f"touching {now.get('orders', 0)} orders{per_order} · last {len(weeks)} weeks: "
+            f"${report.get('total_cost', 0):,.0f}")

@@ -118,6 +118,7 @@ def test_hq_league_exceptions_whatif_and_trends(app, activity):
 
     tap(app, "hq-nav-exceptions")
     expect_deep(app, "hq-exceptions", r"Unfillable", timeout=30_000)
+    expect_deep(app, "hq-exc-cost", r"Cost of exceptions this week: \$\d+ for \d+ exceptions")
     ack = app.locator('[flt-semantics-identifier^="hq-ack-"]').first
     exc_id = ack.get_attribute("flt-semantics-identifier").removeprefix("hq-ack-")
     tap(app, f"hq-ack-{exc_id}")

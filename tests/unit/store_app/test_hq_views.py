@@ -98,3 +98,13 @@ def test_hq_sign_in_runs_no_store_sync(db):  # noqa: F811 - the fixture
     assert not run(loop.sync_once())
     assert not any(p.endswith(("/sync/pull", "/sync/push")) for p in server.paths)
     assert loop.failures == 0 and state.sync.error is None
+
+
+def test_exception_cost_words():
+    from store_app.views.hq_exceptions import cost_words
+
+    report = {"weeks": [{"cost": 55, "exceptions": 1, "orders": 1, "cost_per_order": 55.0},
+                        {"cost": 195, "exceptions": 3, "orders": 2, "cost_per_order": 97.5}], "total_cost": 250}
+    assert cost_words(report) == ("Cost of exceptions this week: $195 for 3 exceptions touching 2 orders, $98 an "
+                                  "order · last 2 weeks: $250")
+    assert cost_words({"weeks": []}) == ""
