@@ -10,6 +10,7 @@ times come from log-scale histograms (within 5 %, see `bucket`), every count and
 """
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
@@ -17,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import bindparam, text
+from sqlalchemy import Date, bindparam, text
 from sqlmodel import Session, select
 
 from backend.clock import now
@@ -505,6 +506,32 @@ def _tasks_today(session: Session, stores: Sequence[Any]) -> dict[str, int]:
 
 
 # -- trends -----------------------------------------------------------------------------------------------------------
+def _live_trend(session: Session, metric: str, scope: str, params: dict[str, Any], days: int,
+                num: dict[str, float], den: dict[str, float]) -> None:
+    """Add each UTC day's numerator and denominator of `metric` over [:f, :t), from the event data (per store and
+    day, as the daily rollup counts them)."""
+    if metric == "reject_rate":
+        sql = f"""
+            SELECT 'num', {_day(session, 'at')} AS d, COUNT(DISTINCT allocation_id) FROM rejection
+            WHERE at >= :f AND at < :t AND location {scope} GROUP BY d
+            UNION ALL
+            SELECT 'den', {_day(session, 'released_at')} AS d, COUNT(*) FROM allocation
+            WHERE released_at >= :f AND released_at < :t AND location {scope} GROUP BY d"""
+        for kind, d, n in _rows(session, sql, **params):
+            (num if kind == "num" else den)[d] += n
+        return
+    sql = f"""
+        SELECT {_day(session, 'v.done_at')} AS d, COUNT(*), {KEPT}
+        FROM ({_handovers(session, scope, days, by_day=True)}) v GROUP BY d"""
+    for d, orders, kept, promised in _rows(session, sql, **params):
+        if metric == "orders_fulfilled":
+            num[d] += orders
+            den[d] += orders
+        else:
+            num[d] += int(kept or 0)
+            den[d] += int(promised or 0)
+
+
 def trends(session: Session, p: Principal, metric: str, days: int = 28, store: str | None = None) -> Trend:
     """A daily series (UTC days, the last one today) of one metric for a store or the chain."""
     check_reader(p, store)
@@ -515,29 +542,37 @@ def trends(session: Session, p: Principal, metric: str, days: int = 28, store: s
     first = t.date() - timedelta(days=days - 1)
     f = datetime.combine(first, time(0), tzinfo=UTC)
     scope = "= :store" if store else f"IN ({ACTIVE_STORES})"
-    params: dict[str, Any] = {"f": f, "t": t + timedelta(seconds=1)} | ({"store": store} if store else {})
     num: dict[str, float] = defaultdict(float)
     den: dict[str, float] = defaultdict(float)
-    if metric == "reject_rate":
-        sql = f"""
-            SELECT 'num', {_day(session, 'at')} AS d, COUNT(DISTINCT allocation_id) FROM rejection
-            WHERE at >= :f AND at < :t AND location {scope} GROUP BY d
-            UNION ALL
-            SELECT 'den', {_day(session, 'released_at')} AS d, COUNT(*) FROM allocation
-            WHERE released_at >= :f AND released_at < :t AND location {scope} GROUP BY d"""
-        for kind, d, n in _rows(session, sql, **params):
-            (num if kind == "num" else den)[d] += n
-    else:
-        sql = f"""
-            SELECT {_day(session, 'v.done_at')} AS d, COUNT(*), {KEPT}
-            FROM ({_handovers(session, scope, days)}) v GROUP BY d"""
-        for d, orders, kept, promised in _rows(session, sql, **params):
-            if metric == "orders_fulfilled":
-                num[d] += orders
-                den[d] += orders
-            else:
-                num[d] += int(kept or 0)
-                den[d] += int(promised or 0)
+    from backend.services import hq_rollup
+
+    blocks, live = hq_rollup.plan(session, f, t + timedelta(seconds=1))  # closed days from the daily rollup
+    covered = [(b + timedelta(days=i)).isoformat() for b, n in blocks for i in range(n)]
+    if covered:
+        methods = ("same_day", "next_day", "standard", "pickup")
+        cols = {"reject_rate": ("rejected", "released"),
+                "orders_fulfilled": ("+".join(f"{m}_orders" for m in methods),) * 2,
+                "promises_kept": ("+".join(f"{m}_kept" for m in methods),
+                                  "+".join(f"{m}_promised" for m in methods))}[metric]
+        sql = text(f"SELECT start, SUM({cols[0]}), SUM({cols[1]}) FROM hqrollup WHERE days = 1 AND start IN :days"
+                   f" AND location {scope} GROUP BY start").bindparams(bindparam("days", expanding=True, type_=Date))
+        for d, n, m in session.execute(sql, {"days": [date.fromisoformat(x) for x in covered]} |
+                                       ({"store": store} if store else {})):
+            key = d.isoformat() if isinstance(d, date) else str(d)[:10]
+            num[key] += float(n or 0)
+            den[key] += float(m or 0)
+        if metric != "reject_rate":  # delivery methods outside the contract's four are kept in `extra`
+            extra = text(f"SELECT start, extra FROM hqrollup WHERE days = 1 AND start IN :days AND has_extra"
+                         f" AND location {scope}").bindparams(bindparam("days", expanding=True, type_=Date))
+            for d, x in session.execute(extra, {"days": [date.fromisoformat(x) for x in covered]} |
+                                        ({"store": store} if store else {})):
+                key = d.isoformat() if isinstance(d, date) else str(d)[:10]
+                x = json.loads(x) if isinstance(x, str) else (x or {})
+                for orders, _units, kept, promised in (x.get("methods") or {}).values():
+                    num[key] += orders if metric == "orders_fulfilled" else kept
+                    den[key] += orders if metric == "orders_fulfilled" else promised
+    for a, b in live:  # today, and any day not rolled up yet
+        _live_trend(session, metric, scope, {"f": a, "t": b} | ({"store": store} if store else {}), days, num, den)
     series = []
     for i in range(days):
         d = (first + timedelta(days=i)).isoformat()

@@ -78,9 +78,23 @@ def _same(live, rolled):
                 assert a[k] == b[k], (who, k, a[k], b[k])
 
 
+def _trends(client, h) -> dict:
+    out = {}
+    for metric in ("reject_rate", "orders_fulfilled", "promises_kept"):
+        for store in (None, "S1", "S2"):
+            r = client.get("/api/v1/hq/stores/trends", headers=h,
+                           params={"metric": metric, "days": 45} | ({"store": store} if store else {}))
+            assert r.status_code == 200, r.text
+            out[(metric, store)] = [(x["date"], x["value"], x["count"]) for x in r.json()["series"]]
+    return out
+
+
 def test_the_rollup_gives_the_live_figures(client, loaded):
     live = {q: _figures(client, loaded, q) for q in PERIODS}
+    live_trends = _trends(client, loaded)
+    assert any(c for series in live_trends.values() for _, _, c in series), "the trends have something to show"
     assert scheduler.run_job("hq_rollup") == "ran"
+    assert _trends(client, loaded) == live_trends, "trends read closed days from the rollup, the same figures"
     with session_scope() as s:
         blocks = {(b.start, b.days) for b in s.exec(hq_rollup.select(HqRollupBlock)).all()}
         assert (date(2026, 10, 1), 31) in blocks, "October is complete: one row per store"
