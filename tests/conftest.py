@@ -98,12 +98,10 @@ def _forget_process_caches() -> None:
     """PostgreSQL tests share one database URL: the per-process copies (network, weights, API keys, webhooks) of
     one test's data must not serve the next test."""
     from backend import process_cache
-    from backend.services import apikeys, routing, webhooks
+    from backend.services import routing
 
     process_cache.forget_all()
     routing.forget_caches()
-    apikeys.forget_keys()
-    webhooks.invalidate_cache()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

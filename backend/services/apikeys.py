@@ -6,9 +6,6 @@ and within KEY_CACHE_TTL_S everywhere else. Unknown and revoked keys are never c
 """
 from __future__ import annotations
 
-import threading
-import time
-
 from sqlmodel import Session, col, select
 
 from backend import events
@@ -16,47 +13,36 @@ from backend.errors import DomainError, NotFound, Unauthorized
 from backend.ids import new_id
 from backend.models import ApiKey, Location
 from backend.principal import Principal
+from backend.process_cache import ProcessCache
 from backend.security import hash_api_key, new_api_key
 from shared.enums import LocationType, Role
 from shared.nodes import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 
 KEY_CACHE_TTL_S = 5.0
-_principals: dict[tuple[str, str], tuple[float, Principal]] = {}
-_principals_lock = threading.Lock()
+_principals: ProcessCache[Principal] = ProcessCache(KEY_CACHE_TTL_S)
 
 
 def cached_principal_for_key(session: Session, key: str) -> Principal | None:
     """The caller an API key stands for, if this process looked it up less than KEY_CACHE_TTL_S ago (no I/O)."""
-    hit = _principals.get((str(session.get_bind().url), hash_api_key(key)))
-    if hit is not None and time.monotonic() < hit[0]:
-        return hit[1]
-    return None
+    return _principals.peek(session, hash_api_key(key))
 
 
 def principal_for_key(session: Session, key: str) -> Principal:
     """The caller an API key stands for; 401 for an unknown or revoked key."""
-    cached = cached_principal_for_key(session, key)
-    if cached is not None:
-        return cached
     digest = hash_api_key(key)
-    slot = (str(session.get_bind().url), digest)
-    row = session.exec(select(ApiKey).where(ApiKey.prefix == key[:8], ApiKey.key_hash == digest)).first()
-    if row is None or row.revoked:
-        with _principals_lock:
-            _principals.pop(slot, None)
-        raise Unauthorized("invalid_api_key", "the API key is unknown or revoked")
-    p = Principal(username=f"key:{row.name}", role=Role(row.role), locations=frozenset(row.locations or []))
-    with _principals_lock:
-        if len(_principals) > 10_000:  # many distinct keys: start over rather than grow without bound
-            _principals.clear()
-        _principals[slot] = (time.monotonic() + KEY_CACHE_TTL_S, p)
-    return p
+
+    def load() -> Principal:
+        row = session.exec(select(ApiKey).where(ApiKey.prefix == key[:8], ApiKey.key_hash == digest)).first()
+        if row is None or row.revoked:
+            raise Unauthorized("invalid_api_key", "the API key is unknown or revoked")
+        return Principal(username=f"key:{row.name}", role=Role(row.role), locations=frozenset(row.locations or []))
+
+    return _principals.get(session, digest, load)
 
 
 def forget_keys() -> None:
-    """Drop the cached callers (a key was revoked here, or a test starts over)."""
-    with _principals_lock:
-        _principals.clear()
+    """Drop the cached callers (a key was revoked here)."""
+    _principals.forget()
 
 
 def key_out(row: ApiKey) -> ApiKeyOut:

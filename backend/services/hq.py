@@ -506,6 +506,11 @@ def _tasks_today(session: Session, stores: Sequence[Any]) -> dict[str, int]:
 
 
 # -- trends -----------------------------------------------------------------------------------------------------------
+def _iso_day(d: Any) -> str:
+    """A rollup row's day as the live queries name days (SQLite returns the date as text)."""
+    return d.isoformat() if isinstance(d, date) else str(d)[:10]
+
+
 def _live_trend(session: Session, metric: str, scope: str, params: dict[str, Any], days: int,
                 num: dict[str, float], den: dict[str, float]) -> None:
     """Add each UTC day's numerator and denominator of `metric` over [:f, :t), from the event data (per store and
@@ -547,30 +552,28 @@ def trends(session: Session, p: Principal, metric: str, days: int = 28, store: s
     from backend.services import hq_rollup
 
     blocks, live = hq_rollup.plan(session, f, t + timedelta(seconds=1))  # closed days from the daily rollup
-    covered = [(b + timedelta(days=i)).isoformat() for b, n in blocks for i in range(n)]
+    covered = [b + timedelta(days=i) for b, n in blocks for i in range(n)]
     if covered:
         methods = ("same_day", "next_day", "standard", "pickup")
         cols = {"reject_rate": ("rejected", "released"),
                 "orders_fulfilled": ("+".join(f"{m}_orders" for m in methods),) * 2,
                 "promises_kept": ("+".join(f"{m}_kept" for m in methods),
                                   "+".join(f"{m}_promised" for m in methods))}[metric]
+        days_in = bindparam("days", expanding=True, type_=Date)
+        params = {"days": covered} | ({"store": store} if store else {})
         sql = text(f"SELECT start, SUM({cols[0]}), SUM({cols[1]}) FROM hqrollup WHERE days = 1 AND start IN :days"
-                   f" AND location {scope} GROUP BY start").bindparams(bindparam("days", expanding=True, type_=Date))
-        for d, n, m in session.execute(sql, {"days": [date.fromisoformat(x) for x in covered]} |
-                                       ({"store": store} if store else {})):
-            key = d.isoformat() if isinstance(d, date) else str(d)[:10]
-            num[key] += float(n or 0)
-            den[key] += float(m or 0)
+                   f" AND location {scope} GROUP BY start").bindparams(days_in)
+        for d, n, m in session.execute(sql, params):
+            num[_iso_day(d)] += float(n or 0)
+            den[_iso_day(d)] += float(m or 0)
         if metric != "reject_rate":  # delivery methods outside the contract's four are kept in `extra`
             extra = text(f"SELECT start, extra FROM hqrollup WHERE days = 1 AND start IN :days AND has_extra"
-                         f" AND location {scope}").bindparams(bindparam("days", expanding=True, type_=Date))
-            for d, x in session.execute(extra, {"days": [date.fromisoformat(x) for x in covered]} |
-                                        ({"store": store} if store else {})):
-                key = d.isoformat() if isinstance(d, date) else str(d)[:10]
+                         f" AND location {scope}").bindparams(days_in)
+            for d, x in session.execute(extra, params):
                 x = json.loads(x) if isinstance(x, str) else (x or {})
                 for orders, _units, kept, promised in (x.get("methods") or {}).values():
-                    num[key] += orders if metric == "orders_fulfilled" else kept
-                    den[key] += orders if metric == "orders_fulfilled" else promised
+                    num[_iso_day(d)] += orders if metric == "orders_fulfilled" else kept
+                    den[_iso_day(d)] += orders if metric == "orders_fulfilled" else promised
     for a, b in live:  # today, and any day not rolled up yet
         _live_trend(session, metric, scope, {"f": a, "t": b} | ({"store": store} if store else {}), days, num, den)
     series = []

@@ -19,10 +19,8 @@ import hashlib
 import hmac
 import json
 import secrets
-import threading
 import time
 from datetime import timedelta
-from typing import Any
 
 import httpx
 from sqlalchemy import func, insert, literal, update
@@ -34,6 +32,7 @@ from backend.errors import Conflict, NotFound
 from backend.ids import new_id
 from backend.models import Event, Webhook, WebhookAttempt, WebhookDelivery
 from backend.principal import Principal
+from backend.process_cache import ProcessCache
 from shared.nodes import DeliveryAttempt, DeliveryOut, DeliveryPage, WebhookCreate, WebhookCreated, WebhookOut
 
 CACHE_TTL_S = 3.0
@@ -47,28 +46,22 @@ RUN_BUDGET_S = 20.0  # one run starts no new attempt after this long (slow recei
 UNDELIVERED = ("pending", "failed")
 USER_AGENT = "Storeline-Webhooks/1"
 
-_cache: dict[Any, tuple[float, dict[str, frozenset[str]]]] = {}
-_cache_lock = threading.Lock()
+_hooks: ProcessCache[dict[str, frozenset[str]]] = ProcessCache(CACHE_TTL_S)
 
 
 # ------------------------------------------------------------------------------------------------- outbox
 def _active(session: Session) -> dict[str, frozenset[str]]:
     """{webhook id: kinds} of the active webhooks, cached per database for CACHE_TTL_S."""
-    key = session.get_bind().url
-    hit = _cache.get(key)
-    if hit is not None and time.monotonic() - hit[0] < CACHE_TTL_S:
-        return hit[1]
-    with session.no_autoflush:  # a read of the webhook table: no reason to flush the caller's work here
-        rows = session.exec(select(Webhook.id, Webhook.kinds).where(Webhook.active == True)).all()  # noqa: E712
-    value = {r[0]: frozenset(r[1] or []) for r in rows}
-    with _cache_lock:
-        _cache[key] = (time.monotonic(), value)
-    return value
+    def load() -> dict[str, frozenset[str]]:
+        with session.no_autoflush:  # a read of the webhook table: no reason to flush the caller's work here
+            rows = session.exec(select(Webhook.id, Webhook.kinds).where(Webhook.active == True)).all()  # noqa: E712
+        return {r[0]: frozenset(r[1] or []) for r in rows}
+
+    return _hooks.get(session, "active", load)
 
 
 def invalidate_cache() -> None:
-    with _cache_lock:
-        _cache.clear()
+    _hooks.forget()
 
 
 def enqueue(session: Session, event: Event) -> int:

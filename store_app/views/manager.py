@@ -13,6 +13,7 @@ from store_app.components.ui import BAD, FONT, MUTED, OK, big_button, due_words,
 from store_app.state import API
 from store_app.transport import Offline
 from store_app.views.base import Screen
+from store_app.views.hq_common import NEEDS_NETWORK, call, cell, compare_rows, period_params, problem
 
 STEP_WORDS = {"pick": "To pick", "pack": "To pack", "handover": "Ready for handover"}
 
@@ -88,8 +89,6 @@ class ManagerScreen(Screen):
 
     async def _fetch_versus(self) -> None:
         """The store's row and the chain's from /hq/stores/performance (a manager sees only those two)."""
-        from store_app.views.hq_common import NEEDS_NETWORK, call, cell, compare_rows, period_params, problem
-
         s = self.state.session
         if s is None or not s.store:
             self.versus_msg.value = "No store on this user."
